@@ -1,0 +1,30 @@
+"""Open-model generator: sends at the plan's intended times whatever the responses do.
+
+One such user per process carries its share of ``--rate``; latency counts from the intended send
+time (coordinated omission corrected). Standalone: ``python load/arrivals.py -H URL``.
+"""
+
+from __future__ import annotations
+
+import gevent
+from locust import FastHttpUser, constant, run_single_user, task
+
+from relaycheck.load.plugin import run_arrivals
+from relaycheck.load.scenario import arrival_send
+
+
+class ArrivalUser(FastHttpUser):
+    weight = 1  # the shape picks this class only in the open model (a weight of 0 would unregister it)
+    wait_time = constant(0)
+    # Connections per generator: a stalled relay holds one per in-flight arrival.
+    concurrency = 500
+
+    @task
+    def arrive(self) -> None:
+        run_arrivals(lambda lag: arrival_send(self, lag))
+        # The schedule is over; idle until the shape ends the run rather than start a second one.
+        gevent.sleep(3600)
+
+
+if __name__ == "__main__":
+    run_single_user(ArrivalUser)

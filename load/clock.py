@@ -1,0 +1,25 @@
+"""Clock user: /v1/now, the call every signing client makes before it signs.
+
+Standalone: ``python load/clock.py -H http://127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+from locust import FastHttpUser, run_single_user, task
+
+from relaycheck.load.scenario import clock_tick, think
+
+
+class ClockUser(FastHttpUser):
+    weight = 2
+
+    def wait_time(self) -> float:
+        return think()
+
+    @task
+    def now(self) -> None:
+        clock_tick(self)
+
+
+if __name__ == "__main__":
+    run_single_user(ClockUser)

@@ -1,0 +1,25 @@
+"""Netstats dashboard user: polls the three counters and pages every node, like the Netstats page.
+
+Standalone: ``python load/dashboard.py -H http://127.0.0.1:PORT`` runs one user once (debugging).
+"""
+
+from __future__ import annotations
+
+from locust import FastHttpUser, run_single_user, task
+
+from relaycheck.load.scenario import dashboard_refresh, think
+
+
+class NetstatsDashboardUser(FastHttpUser):
+    weight = 6  # replaced from load/profiles.toml [weights.users] by the shape
+
+    def wait_time(self) -> float:
+        return think()
+
+    @task
+    def refresh(self) -> None:
+        dashboard_refresh(self)
+
+
+if __name__ == "__main__":
+    run_single_user(NetstatsDashboardUser)

@@ -1,0 +1,3 @@
+from relaycheck.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""Driving Schemathesis's own engine (the one behind ``st run``) and turning its events into findings."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from relaycheck.contract import relay_checks
+from relaycheck.contract.documents import Level
+from relaycheck.contract.findings import (
+    BUILTIN_RULES,
+    Finding,
+    RecordedExchange,
+    RecordedRequest,
+    b64,
+)
+from relaycheck.contract.signing_auth import SignedOperation, carrier_is_well_formed, make_auth_provider
+from relaycheck.errors import RelaycheckError
+from relaycheck.schema import HTTP_METHODS
+from relaycheck.signing import Signer
+
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+BUILTIN_CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "negative_data_rejection",
+    "positive_data_acceptance",
+    "unsupported_method",
+    "missing_required_header",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "max_response_time",
+)
+#: A response slower than this is a max_response_time finding.
+MAX_RESPONSE_TIME_S = 5.0
+
+
+@dataclass
+class GateOptions:
+    base_url: str
+    document: dict[str, Any]
+    level: Level
+    signer: Signer
+    max_examples: int = 10
+    seed: int = 1
+    workers: int = 2
+    max_time: float | None = None
+    request_timeout: float = 10.0
+    phases: tuple[str, ...] = PHASES
+
+
+@dataclass
+class OperationStats:
+    """Requests by phase and by status for one operation."""
+
+    by_phase: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_phase.values())
+
+    def status_class_count(self, klass: str) -> int:
+        return sum(n for status, n in self.by_status.items() if status.startswith(klass[0]))
+
+
+@dataclass
+class EngineResult:
+    findings: list[Finding]
+    stats: dict[str, OperationStats]
+    stop_reason: str
+    errors: list[str]
+    seconds: float
+
+
+ProgressCallback = Callable[[str, dict[str, OperationStats], int], None]
+
+
+def select_operations(document: dict[str, Any], include: Iterable[str], exclude: Iterable[str]) -> dict[str, Any]:
+    """Keep operations whose label ("GET /v1/now"), path or operationId matches an include glob and no exclude."""
+    includes = [p for p in include if p]
+    excludes = [p for p in exclude if p]
+
+    def matches(patterns: list[str], label: str, path: str, op_id: str) -> bool:
+        return any(
+            fnmatch.fnmatchcase(label, p) or fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(op_id, p)
+            for p in patterns
+        )
+
+    paths: dict[str, Any] = {}
+    for path, item in (document.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        kept = {}
+        for method, op in item.items():
+            if method not in HTTP_METHODS or not isinstance(op, dict):
+                kept[method] = op
+                continue
+            label, op_id = f"{method.upper()} {path}", str(op.get("operationId", ""))
+            if includes and not matches(includes, label, path, op_id):
+                continue
+            if excludes and matches(excludes, label, path, op_id):
+                continue
+            kept[method] = op
+        if any(m in HTTP_METHODS for m in kept):
+            paths[path] = kept
+    if not paths:
+        raise RelaycheckError("--include/--exclude leave no operation to test")
+    return {**document, "paths": paths}
+
+
+def operation_labels(document: Mapping[str, Any]) -> list[str]:
+    return sorted(
+        f"{m.upper()} {p}"
+        for p, item in (document.get("paths") or {}).items()
+        if isinstance(item, Mapping)
+        for m, op in item.items()
+        if m in HTTP_METHODS and isinstance(op, Mapping)
+    )
+
+
+def schemathesis_config(options: GateOptions) -> dict[str, Any]:
+    checks: dict[str, Any] = {name: {"enabled": True} for name in BUILTIN_CHECKS}
+    checks["max_response_time"] = MAX_RESPONSE_TIME_S
+    for name in relay_checks.RULE_NAMES:
+        checks[name] = {"enabled": options.level is Level.STRICT}
+    config: dict[str, Any] = {
+        "seed": options.seed,
+        "generation": {"mode": "all", "max-examples": options.max_examples},
+        "checks": checks,
+        "phases": {name: {"enabled": name in options.phases} for name in PHASES},
+        "suppress-health-check": ["all"],
+    }
+    if options.max_time:
+        config["max-time"] = max(1, int(options.max_time))
+    return config
+
+
+def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -> EngineResult:
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+    from schemathesis.engine import events, from_schema
+
+    relay_checks.register()
+    relay_checks.activate(relay_checks.context_for(options.document) if options.level is Level.STRICT else None)
+    try:
+        config = SchemathesisConfig.from_dict(schemathesis_config(options))
+    except Exception as exc:  # noqa: BLE001 - schemathesis raises its own config errors; one line for the user
+        raise RelaycheckError(f"invalid Schemathesis configuration: {exc}") from None
+    schema = schemathesis.openapi.from_dict(options.document, config=config)
+    schema.config.update(
+        base_url=options.base_url, workers=options.workers, request_timeout=options.request_timeout
+    )
+    provider, specs = make_auth_provider(options.document, options.signer)
+    # No caching: each case is signed at send time with its own fresh timestamp.
+    schema.auth(refresh_interval=None)(provider)
+
+    stats: dict[str, OperationStats] = defaultdict(OperationStats)
+    for label in operation_labels(options.document):
+        stats[label] = OperationStats()
+    findings: dict[str, Finding] = {}
+    errors: list[str] = []
+    stop_reason = "completed"
+    started = time.monotonic()
+    stream = from_schema(schema).execute()
+    try:
+        for event in stream:
+            if isinstance(event, events.ScenarioFinished):
+                phase = str(event.phase.value)
+                _collect(event.recorder, phase, stats, findings, specs, options)
+                if progress is not None:
+                    progress(phase, stats, len(findings))
+            elif isinstance(event, events.NonFatalError):
+                label = str(event.label)
+                message = str(event.info.message if hasattr(event.info, "message") else event.value)
+                errors.append(f"{label}: {message}")
+                finding = Finding(
+                    operation=label,
+                    check="network_error",
+                    rule=BUILTIN_RULES["network_error"],
+                    message=(message.splitlines() or [""])[0],
+                    phase=str(event.phase.value) if event.phase else "",
+                    seed=options.seed,
+                )
+                findings.setdefault(finding.key, finding)
+            elif isinstance(event, events.FatalError):
+                errors.append(f"fatal: {event.exception}")
+                stop_reason = "fatal_error"
+            elif isinstance(event, events.Interrupted):
+                stop_reason = "interrupted"
+            elif isinstance(event, events.EngineFinished):
+                if stop_reason == "completed":
+                    stop_reason = str(event.stop_reason.value)
+    except KeyboardInterrupt:
+        stream.stop()
+        stop_reason = "interrupted"
+    finally:
+        relay_checks.activate(None)
+    return EngineResult(
+        findings=list(findings.values()),
+        stats=dict(stats),
+        stop_reason=stop_reason,
+        errors=errors,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _headers(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): (v[0] if isinstance(v, list) and v else str(v)) for k, v in dict(raw).items()}
+
+
+def _collect(
+    recorder: Any,
+    phase: str,
+    stats: dict[str, OperationStats],
+    findings: dict[str, Finding],
+    specs: Mapping[str, SignedOperation],
+    options: GateOptions,
+) -> None:
+    for case_id, interaction in recorder.interactions.items():
+        node = recorder.cases.get(case_id)
+        if node is None:
+            continue
+        label = node.value.operation.label
+        entry = stats.setdefault(label, OperationStats())
+        entry.by_phase[phase] += 1
+        status = interaction.response.status_code if interaction.response is not None else None
+        entry.by_status[str(status) if status is not None else "error"] += 1
+    for case_id, checks in recorder.checks.items():
+        for check in checks:
+            if check.failure_info is None:
+                continue
+            node = recorder.cases.get(case_id)
+            if node is None:
+                continue
+            case = node.value
+            failure = check.failure_info.failure
+            message = str(failure.title or "")
+            if failure.message:
+                message = f"{message}: {failure.message}" if message else str(failure.message)
+            rule = BUILTIN_RULES.get(check.name) or _rule_from(message)
+            finding = Finding(
+                operation=case.operation.label,
+                check=check.name,
+                rule=rule,
+                message=message.strip(),
+                phase=phase,
+                request=recorded_request(case, specs),
+                exchange=recorded_exchange(recorder.interactions.get(case_id)),
+                seed=options.seed,
+            )
+            findings.setdefault(finding.key, finding)
+
+
+def _rule_from(message: str) -> str:
+    # Our checks put the MUST sentence first in their message.
+    text = message.split(": ", 1)[-1]
+    return text.split("; ")[0]
+
+
+def recorded_request(case: Any, specs: Mapping[str, SignedOperation]) -> RecordedRequest:
+    from schemathesis.core import NotSet
+
+    label = case.operation.label
+    spec = specs.get(label)
+    query_pairs: list[tuple[str, Any]] = []
+    for name, value in (case.query or {}).items():
+        if isinstance(value, list):
+            query_pairs.extend((name, v) for v in value)
+        else:
+            query_pairs.append((name, value))
+    body = None if isinstance(case.body, NotSet) else case.body
+    signing = "none"
+    if spec is not None and carrier_is_well_formed(spec, case.query, body):
+        signing = "valid"
+    headers = {str(k): str(v) for k, v in dict(case.headers or {}).items()}
+    return RecordedRequest(
+        operation=label,
+        method=str(case.method).upper(),
+        path=str(case.operation.path),
+        path_parameters=dict(case.path_parameters or {}),
+        query=query_pairs,
+        body=body,
+        has_body=not isinstance(case.body, NotSet),
+        headers=headers,
+        signing=signing,
+    )
+
+
+def recorded_exchange(interaction: Any) -> RecordedExchange | None:
+    if interaction is None:
+        return None
+    request = interaction.request
+    response = interaction.response
+    return RecordedExchange(
+        method=str(request.method),
+        url=str(request.uri),
+        request_headers=_headers(request.headers),
+        request_body_b64=b64(request.body),
+        status=int(response.status_code) if response is not None else None,
+        response_headers=_headers(response.headers) if response is not None else {},
+        response_body_b64=b64(response.content[:65536]) if response is not None else None,
+        elapsed_s=float(response.elapsed) if response is not None else None,
+        error=None if response is not None else "no response",
+    )

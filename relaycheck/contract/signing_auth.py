@@ -1,0 +1,260 @@
+"""Signing every operation that carries ``timestamp`` and ``signature``, as the Relay verifies them.
+
+The signed payload is the operation's Go input struct without timestamp and signature: path
+parameters, query parameters and body properties, with Go zero values for absent fields. It is
+derived from the schema, so a new signed operation needs no code here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from relaycheck.signing import Signer
+
+SIGNATURE_FIELDS = frozenset({"timestamp", "signature"})
+#: Path parameters that name the account the Relay compares with the signer.
+SIGNER_PATH_PARAMETERS = frozenset({"address", "from"})
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+
+
+@dataclass(frozen=True)
+class Field:
+    location: str  # "path", "query" or "body"
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass
+class SignedOperation:
+    """How one operation is signed: where the signature goes and what the payload holds."""
+
+    label: str
+    #: "query" or "body": where timestamp and signature travel.
+    carrier: str
+    #: The names the operation spells timestamp and signature with (UploadResult capitalises them).
+    timestamp_name: str
+    signature_name: str
+    fields: list[Field] = field(default_factory=list)
+
+    @property
+    def signer_parameters(self) -> list[str]:
+        return [f.name for f in self.fields if f.location == "path" and f.name in SIGNER_PATH_PARAMETERS]
+
+
+def resolve(document: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
+    """Follow local ``$ref`` chains (and a one-entry allOf) to the schema that decides a zero value."""
+    while isinstance(node, Mapping) and "$ref" in node and depth < 32:
+        ref = str(node["$ref"])
+        if not ref.startswith("#/"):
+            return {}
+        target: Any = document
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        node = target
+        depth += 1
+    return node if isinstance(node, Mapping) else {}
+
+
+def _request_body_schema(document: Mapping[str, Any], operation: Mapping[str, Any]) -> dict[str, Any]:
+    body = resolve(document, operation.get("requestBody") or {})
+    content = body.get("content") or {}
+    for media in ("application/json", *content.keys()):
+        if media in content:
+            return dict(resolve(document, content[media].get("schema") or {}))
+    return {}
+
+
+def signed_operations(document: Mapping[str, Any]) -> dict[str, SignedOperation]:
+    """Every operation of ``document`` whose input carries both timestamp and signature."""
+    found: dict[str, SignedOperation] = {}
+    for path, item in (document.get("paths") or {}).items():
+        if not isinstance(item, Mapping):
+            continue
+        shared = list(item.get("parameters") or [])
+        for method, operation in item.items():
+            if method not in HTTP_METHODS or not isinstance(operation, Mapping):
+                continue
+            params = [resolve(document, p) for p in [*shared, *(operation.get("parameters") or [])]]
+            body = _request_body_schema(document, operation)
+            props = body.get("properties") or {}
+            label = f"{method.upper()} {path}"
+            spec = _spec_for(label, params, props, document)
+            if spec is not None:
+                found[label] = spec
+    return found
+
+
+def _spec_for(
+    label: str, params: list[Mapping[str, Any]], props: Mapping[str, Any], document: Mapping[str, Any]
+) -> SignedOperation | None:
+    query_names = {str(p.get("name")).lower(): str(p.get("name")) for p in params if p.get("in") == "query"}
+    body_names = {str(name).lower(): str(name) for name in props}
+    if SIGNATURE_FIELDS <= query_names.keys():
+        carrier, names = "query", query_names
+    elif SIGNATURE_FIELDS <= body_names.keys():
+        carrier, names = "body", body_names
+    else:
+        return None
+    spec = SignedOperation(label, carrier, names["timestamp"], names["signature"])
+    for p in params:
+        location = str(p.get("in"))
+        name = str(p.get("name"))
+        if location in ("path", "query") and name.lower() not in SIGNATURE_FIELDS:
+            spec.fields.append(Field(location, name, dict(resolve(document, p.get("schema") or {}))))
+    for name, schema in props.items():
+        if str(name).lower() not in SIGNATURE_FIELDS:
+            spec.fields.append(Field("body", str(name), dict(resolve(document, schema))))
+    return spec
+
+
+def go_zero(schema: Mapping[str, Any]) -> Any:
+    """The value Go's json.Marshal writes for a field the request left out."""
+    if schema.get("nullable"):
+        return None
+    kind = schema.get("type")
+    if kind == "string":
+        return ""
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return None
+
+
+def _as_go_value(value: Any, schema: Mapping[str, Any]) -> Any:
+    # Query and path values travel as text; the Go struct holds them typed, and so does the payload.
+    kind = schema.get("type")
+    if isinstance(value, list) and kind != "array" and value:
+        value = value[0]
+    if isinstance(value, str):
+        if kind == "integer":
+            try:
+                return int(value)
+            except ValueError:
+                return value
+        if kind == "number":
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        if kind == "boolean" and value in ("true", "false"):
+            return value == "true"
+    return value
+
+
+def payload_for(
+    spec: SignedOperation,
+    path_parameters: Mapping[str, Any],
+    query: Mapping[str, Any],
+    body: Any,
+) -> dict[str, Any]:
+    """The JSON object the Relay re-marshals and signs for this request."""
+    payload: dict[str, Any] = {}
+    containers: dict[str, Mapping[str, Any]] = {
+        "path": path_parameters or {},
+        "query": query or {},
+        "body": body if isinstance(body, Mapping) else {},
+    }
+    for f in spec.fields:
+        container = containers[f.location]
+        payload[f.name] = _as_go_value(container[f.name], f.schema) if f.name in container else go_zero(f.schema)
+    return payload
+
+
+@dataclass
+class SignedRequest:
+    """A request's parts after signing; each container is a fresh copy."""
+
+    path_parameters: dict[str, Any]
+    query: dict[str, Any]
+    body: Any
+
+
+def sign_parts(
+    spec: SignedOperation,
+    signer: Signer,
+    path_parameters: Mapping[str, Any],
+    query: Mapping[str, Any],
+    body: Any,
+    *,
+    timestamp: int | None = None,
+    bind_signer: bool = True,
+) -> SignedRequest:
+    """Fill in the signer's address where the operation compares it, then timestamp and signature."""
+    path = dict(path_parameters or {})
+    q = dict(query or {})
+    b: Any = dict(body) if isinstance(body, Mapping) else body
+    if bind_signer:
+        for name in spec.signer_parameters:
+            path[name] = signer.address
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    signature = signer.sign(payload_for(spec, path, q, b), ts)
+    if spec.carrier == "query":
+        q[spec.timestamp_name] = ts
+        q[spec.signature_name] = signature
+    else:
+        if not isinstance(b, dict):
+            b = {}
+        b[spec.timestamp_name] = ts
+        b[spec.signature_name] = signature
+    return SignedRequest(path, q, b)
+
+
+def carrier_is_well_formed(spec: SignedOperation, query: Mapping[str, Any], body: Any) -> bool:
+    """Whether timestamp and signature are present and typed as the schema says.
+
+    A negative case that broke one of them must keep its breakage: re-signing would turn it into
+    a valid request and make ``negative_data_rejection`` blame the Relay for accepting it.
+    """
+    container: Mapping[str, Any]
+    if spec.carrier == "query":
+        container = query or {}
+    else:
+        if not isinstance(body, Mapping):
+            return False
+        container = body
+    if spec.timestamp_name not in container or spec.signature_name not in container:
+        return False
+    ts = container[spec.timestamp_name]
+    sig = container[spec.signature_name]
+    if isinstance(ts, bool) or not isinstance(sig, str):
+        return False
+    if isinstance(ts, int):
+        return True
+    return isinstance(ts, str) and ts.lstrip("-").isdigit() and spec.carrier == "query"
+
+
+def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[type, dict[str, SignedOperation]]:
+    """A Schemathesis auth provider class bound to ``signer`` (Schemathesis instantiates it itself)."""
+    specs = signed_operations(document)
+
+    class RelaySignatureAuth:
+        """Signs each case at send time, so the timestamp is always inside the Relay's window."""
+
+        def get(self, case: Any, context: Any) -> Signer:
+            return signer
+
+        def set(self, case: Any, data: Signer, context: Any) -> None:
+            spec = specs.get(f"{str(case.method).upper()} {case.operation.path}")
+            if spec is None:
+                return
+            meta = case.meta
+            negative = bool(meta is not None and meta.generation.mode.is_negative)
+            if negative and not carrier_is_well_formed(spec, case.query, case.body):
+                return
+            signed = sign_parts(spec, data, case.path_parameters, case.query, case.body)
+            if spec.signer_parameters:
+                case.path_parameters = signed.path_parameters
+            if spec.carrier == "query":
+                case.query = signed.query
+            else:
+                case.body = signed.body
+
+    return RelaySignatureAuth, specs
+
+
+SignFunction = Callable[[SignedOperation, Mapping[str, Any], Mapping[str, Any], Any], SignedRequest]

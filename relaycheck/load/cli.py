@@ -1,0 +1,194 @@
+"""``relaycheck load``: a Locust run of the stats endpoints, judged by the SLO gate (and a baseline).
+
+Exit codes: 0 every SLO met (and no regression), 1 an SLO breached or a regression, 2 bad options
+or an unusable target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from relaycheck import exitcodes
+from relaycheck.config import Settings
+from relaycheck.errors import RelaycheckError
+from relaycheck.paths import DEFAULT_REPORT_DIR
+
+DEFAULT_SLO = "load/slo.toml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay-url", metavar="URL", help="Relay to load (default: start the embedded fixture relay)")
+    parser.add_argument("--schema", metavar="S", help="schema for the contract sample (default: the target's own)")
+    parser.add_argument("--profile", default="smoke", help="profile from load/profiles.toml (default: smoke)")
+    parser.add_argument("--users", type=int, default=None, metavar="N", help="closed model: N users for the whole run")
+    parser.add_argument(
+        "--rate", default=None, metavar="R", help="open model: R arrivals/s, or START:END for a linear ramp"
+    )
+    parser.add_argument("--duration", type=float, default=None, metavar="S", help="run length in seconds")
+    parser.add_argument("--slo", default=DEFAULT_SLO, metavar="FILE", help=f"SLO thresholds (default: {DEFAULT_SLO})")
+    parser.add_argument("--baseline", default=None, metavar="PATH", help="earlier summary.json to compare against")
+    parser.add_argument("--processes", type=int, default=1, metavar="N", help="load generator processes (default: 1)")
+    parser.add_argument("--sample", type=float, default=None, help="share of responses contract-checked (0..1)")
+    parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="reports go to DIR/load")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the fixture relay and the scenarios")
+    parser.add_argument("--behaviour", default="conforming", help="fixture relay behaviour when no --relay-url")
+
+
+def _resolve_path(value: str) -> Path:
+    from relaycheck.paths import REPO_ROOT
+
+    path = Path(value).expanduser()
+    # The default data files live in the repository; a relative path that is not in the working
+    # directory is looked up there, so `relaycheck load` works from any directory.
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
+def run(settings: Settings) -> int:
+    from relaycheck.load.compare import METHOD, compare, load_baseline
+    from relaycheck.load.plan import build_plan
+    from relaycheck.load.slo import load_slo
+    from relaycheck.reports import utc_now
+
+    processes = int(settings.get("processes") or 1)
+    plan = build_plan(
+        str(settings.get("profile") or "smoke"),
+        users=settings.get("users"),
+        rate=settings.get("rate"),
+        duration=settings.get("duration"),
+        processes=processes,
+        seed=int(settings.get("seed") if settings.get("seed") is not None else 1),
+    )
+    sample = settings.get("sample")
+    if sample is not None:
+        if not 0.0 <= float(sample) <= 1.0:
+            raise RelaycheckError(f"--sample must be between 0 and 1, got {sample}")
+        plan.sample = float(sample)
+    slo_path = _resolve_path(str(settings.get("slo") or DEFAULT_SLO))
+    plan.slo = load_slo(slo_path)
+    baseline_path = settings.get("baseline")
+    baseline = load_baseline(_resolve_path(str(baseline_path))) if baseline_path else None
+    out_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "load"
+    started_iso = utc_now()
+    return execute(
+        settings=settings,
+        plan=plan,
+        out_dir=out_dir,
+        processes=processes,
+        slo_origin=str(slo_path),
+        baseline=baseline,
+        baseline_path=str(baseline_path) if baseline_path else None,
+        method=METHOD,
+        compare_fn=compare,
+        started_iso=started_iso,
+    )
+
+
+def execute(
+    *,
+    settings: Settings,
+    plan: Any,
+    out_dir: Path,
+    processes: int,
+    slo_origin: str,
+    baseline: dict[str, Any] | None,
+    baseline_path: str | None,
+    method: str,
+    compare_fn: Any,
+    started_iso: str,
+) -> int:
+    from relaycheck.load.report import build_summary, console_table, write_reports
+    from relaycheck.load.runner import LoadJob, run_locust
+    from relaycheck.load.slo import breaches, evaluate
+    from relaycheck.reports import provenance
+    from relaycheck.schema import load_schema, snapshot_path
+    from relaycheck.target import open_target
+
+    relay_url = settings.get("relay_url")
+    behaviour = str(settings.get("behaviour") or "conforming")
+    with open_target(relay_url, behaviour=behaviour, seed=plan.seed) as target:
+        schema_source = settings.get("schema")
+        try:
+            schema = load_schema(schema_source, target.url)
+        except RelaycheckError as exc:
+            if schema_source:
+                raise
+            # A Relay that does not serve its document is still loadable; judge it by the pin.
+            print(f"relaycheck load: {exc}; contract sample uses the pinned snapshot", file=sys.stderr)
+            schema = load_schema(str(snapshot_path("relay-2.5.3")), None)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        schema_file = out_dir / "schema.json"
+        schema_file.write_bytes(schema.raw)
+        plan.schema_path = str(schema_file.resolve())
+        print(
+            f"relaycheck load: {target.description}, profile {plan.profile} ({plan.mode} model, "
+            f"{plan.describe_load()}, {plan.duration:.0f} s planned, hard stop {plan.hard_stop_s:.0f} s"
+            f"{f', {processes} processes' if processes > 1 else ''})",
+            flush=True,
+        )
+        clock = time.monotonic()
+        record = run_locust(LoadJob(target.url, plan, out_dir, processes=processes))
+        target_kind = "remote" if relay_url else f"fixture:{behaviour}"
+        target_url = target.url
+
+    recorder = record.recorder
+    if recorder.total_requests == 0:
+        raise RelaycheckError(f"no request completed against {target_url} (see {record.log_path})")
+    verdicts = evaluate(plan.slo, recorder.endpoints, record.duration_s) if plan.slo else []
+    comparisons = None
+    if baseline is not None:
+        from relaycheck.load.report import endpoint_json
+
+        current = {"endpoints": {n: endpoint_json(s, record.duration_s, []) for n, s in recorder.endpoints.items()}}
+        comparisons = compare_fn(current, baseline)
+    failed = bool(breaches(verdicts))
+    if plan.stress:
+        # A stress run breaks an SLO by design; it fails only when not even its first step held.
+        failed = record.raw.get("knee") is None
+    regressed = any(c.regression for c in comparisons or [])
+    code = exitcodes.FINDINGS if failed or regressed else exitcodes.OK
+    summary = build_summary(
+        provenance=provenance(
+            command="load",
+            target=target_url,
+            target_kind=target_kind,
+            schema_origin=schema.origin,
+            schema_sha256=schema.sha256,
+            seed=plan.seed,
+            profile=plan.profile,
+            settings=settings.public(),
+            started=started_iso,
+        ),
+        plan=plan,
+        raw=record.raw,
+        recorder=recorder,
+        started=record.started,
+        finished=record.finished,
+        processes=processes,
+        verdicts=verdicts,
+        slo_origin=slo_origin,
+        comparisons=comparisons,
+        baseline_path=baseline_path,
+        exit_code=code,
+        method=method,
+    )
+    write_reports(summary, recorder, out_dir)
+    print(console_table(summary), flush=True)
+    dist = record.raw.get("distributed")
+    if dist and not dist.get("merge_complete"):
+        print(
+            f"relaycheck load: WARNING: no final report from workers {dist['workers_without_final_report']}; "
+            "totals may miss their last seconds",
+            file=sys.stderr,
+        )
+    verdict = "PASS" if code == exitcodes.OK else "FAIL"
+    print(
+        f"relaycheck load: {verdict} in {time.monotonic() - clock:.1f} s; reports in {out_dir}/ (index.html)",
+        flush=True,
+    )
+    return code

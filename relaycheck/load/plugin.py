@@ -1,0 +1,564 @@
+"""Locust glue: exact HDR recording, worker-to-master merge, progress, hard stops, the open model.
+
+Imported by ``load/locustfile.py`` (and so by every Locust process: local, master, each worker).
+Custom arguments (``--rc-*``) are forwarded by Locust from master to workers, so a plan given to
+the master reaches every worker, on this machine or another.
+
+Recording: every request event lands in this process's ``Recorder``. A worker ships its delta
+(encoded HDR histograms + counters) in each ``report_to_master`` message and the master adds it
+to its own ``Recorder``; HDR addition is exact, so the merged percentiles are those of one
+histogram fed every sample. The master (or the local runner) writes the final record at exit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.pool
+import psutil
+from locust import events
+from locust.env import Environment
+from locust.runners import STATE_STOPPED, STATE_STOPPING, LocalRunner, MasterRunner, WorkerRunner
+
+from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
+from relaycheck.load.plan import Plan, Stage, build_plan
+from relaycheck.load.sampling import ContractSampler
+from relaycheck.load.slo import breaches, evaluate, load_slo
+
+log = logging.getLogger("relaycheck.load")
+CPU_WARN_PERCENT = 90.0
+PROGRESS_PREFIX = "[relaycheck] "
+
+
+@dataclass
+class RunState:
+    plan: Plan | None = None
+    recorder: Recorder = field(default_factory=Recorder)
+    sampler: ContractSampler | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    started_wall: float | None = None
+    out_path: str | None = None
+    progress_every: float = 2.0
+    quiet_summary: bool = False
+    stop_reason: str | None = None
+    knee: dict[str, Any] | None = None
+    stress_steps: list[dict[str, Any]] = field(default_factory=list)
+    workers_seen: set[str] = field(default_factory=set)
+    workers_final: set[str] = field(default_factory=set)
+    worker_cum: dict[str, int] = field(default_factory=dict)
+    worker_merged: dict[str, int] = field(default_factory=dict)
+    cum_requests: int = 0
+    cpu_warned: bool = False
+    breach_since: float | None = None
+    worker_dump: str | None = None
+
+
+STATE = RunState()
+
+
+def state() -> RunState:
+    return STATE
+
+
+def _emit(text: str) -> None:
+    # Progress goes to stderr with a fixed prefix: relaycheck's parent process shows these lines
+    # and files Locust's own chatter in the run's log.
+    sys.stderr.write(PROGRESS_PREFIX + text + "\n")
+    sys.stderr.flush()
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("relaycheck")
+    group.add_argument("--rc-plan", default="", help="run plan as JSON (written by `relaycheck load`)")
+    group.add_argument("--rc-profile", default="", help="profile from load/profiles.toml (plain `locust` use)")
+    group.add_argument("--rc-slo", default="", help="SLO file for the closing verdict (plain `locust` use)")
+    group.add_argument("--rc-schema", default="", help="OpenAPI file for the contract sample")
+    group.add_argument("--rc-out", default="", help="where the master writes the run record (JSON)")
+    group.add_argument("--rc-worker-dump", default="", help="directory where each worker writes its own totals")
+    group.add_argument("--rc-progress", type=float, default=2.0, help="seconds between progress lines (0: none)")
+    group.add_argument("--rc-quiet-summary", action="store_true", default=False, help="no closing table")
+
+
+def _plan_from_options(env: Environment) -> Plan:
+    opts = env.parsed_options
+    if opts is not None and getattr(opts, "rc_plan", ""):
+        return Plan.from_json(opts.rc_plan)
+    profile = getattr(opts, "rc_profile", "") if opts is not None else ""
+    if profile:
+        plan = build_plan(profile)
+    else:
+        # Plain `locust -u N -r R -t T`: one constant stage (no run time: run until stopped).
+        users = int(getattr(opts, "num_users", None) or 1)
+        spawn = float(getattr(opts, "spawn_rate", None) or users)
+        run_time = float(getattr(opts, "run_time", None) or 365 * 86400)
+        plan = build_plan("smoke")
+        plan.profile = "cli"
+        plan.stages = [Stage(run_time, users=users, spawn_rate=spawn)]
+    slo_path = getattr(opts, "rc_slo", "") if opts is not None else ""
+    if slo_path and plan.slo is None:
+        plan.slo = load_slo(Path(slo_path))
+    return plan
+
+
+def _load_schema_document(env: Environment, plan: Plan) -> dict[str, Any] | None:
+    path = plan.schema_path or (getattr(env.parsed_options, "rc_schema", "") if env.parsed_options else "")
+    if path and Path(path).is_file():
+        loaded = json.loads(Path(path).read_bytes())
+        return loaded if isinstance(loaded, dict) else None
+    if env.host:
+        # A worker on another machine may not have the file; ask the target, as relaycheck did.
+        try:
+            import httpx
+
+            answer = httpx.get(env.host.rstrip("/") + "/openapi.json", timeout=5)
+            if answer.status_code == 200:
+                doc = answer.json()
+                return doc if isinstance(doc, dict) else None
+        except Exception:  # noqa: BLE001 - no schema means strict checks only, not a failed run
+            log.warning("relaycheck: no schema for the contract sample; strict checks only")
+    return None
+
+
+def _prepare(env: Environment) -> None:
+    plan = _plan_from_options(env)
+    STATE.plan = plan
+    STATE.rng = random.Random(plan.seed * 1_000_003 + os.getpid())
+    STATE.recorder = Recorder(window_s=window_for(plan.duration))
+    STATE.sampler = ContractSampler(_load_schema_document(env, plan)) if plan.sample > 0 else None
+    opts = env.parsed_options
+    if opts is not None:
+        STATE.out_path = opts.rc_out or None
+        STATE.progress_every = float(opts.rc_progress)
+        STATE.quiet_summary = bool(opts.rc_quiet_summary)
+        STATE.worker_dump = opts.rc_worker_dump or None
+
+
+# --- recording --------------------------------------------------------------------------------------
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response_length: int,
+    exception: BaseException | None = None,
+    context: dict[str, Any] | None = None,
+    start_time: float | None = None,
+    **_kwargs: Any,
+) -> None:
+    # Open-model requests carry how late they were sent: latency counts from the intended time.
+    lag = float(context.get("rc_lag_s", 0.0)) if context else 0.0
+    latency_us = to_us(response_time / 1000.0 + lag)
+    failure = None if exception is None else (str(exception) or exception.__class__.__name__)
+    STATE.recorder.record(f"{request_type} {name}", latency_us, failure, time.time())
+    STATE.cum_requests += 1
+    plan = STATE.plan
+    if plan is not None and STATE.cum_requests == plan.max_requests and STATE.stop_reason is None:
+        STATE.stop_reason = f"request cap reached ({plan.max_requests} requests)"
+        runner = _RUNNER.get("runner")
+        if runner is not None and not isinstance(runner, MasterRunner):
+            gevent.spawn(_stop_users, runner)
+
+
+def _stop_users(runner: Any) -> None:
+    if isinstance(runner, WorkerRunner):
+        runner.stop()  # the master notices the cap from the merged count and ends the run
+    else:
+        runner.quit()
+
+
+def sample_response(endpoint: str, response: Any, query: dict[str, str]) -> str | None:
+    """The contract rule this response breaks, for a configurable share of responses; else None."""
+    plan, sampler = STATE.plan, STATE.sampler
+    if plan is None or sampler is None or STATE.rng.random() >= plan.sample:
+        return None
+    problem = sampler.check(endpoint, int(response.status_code or 0), response.content or b"", query)
+    STATE.recorder.note_sample(endpoint, problem is not None)
+    return problem
+
+
+_RUNNER: dict[str, Any] = {}
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    _RUNNER["runner"] = environment.runner
+    _RUNNER["env"] = environment
+    _prepare(environment)
+    if environment.runner is not None:
+        gevent.spawn(_cpu_watch, environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    if STATE.started_wall is None:
+        STATE.started_wall = time.time()
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        # The master's plan (custom args are forwarded at spawn) replaces what the worker parsed.
+        _prepare(environment)
+        STATE.started_wall = time.time()
+        return
+    plan = STATE.plan
+    assert plan is not None
+    gevent.spawn(_hard_stop, environment, plan.hard_stop_s)
+    if STATE.progress_every > 0:
+        gevent.spawn(_progress, environment)
+
+
+def _hard_stop(environment: Environment, after: float) -> None:
+    gevent.sleep(after)
+    if environment.runner is not None and environment.runner.state not in (STATE_STOPPED,):
+        STATE.stop_reason = STATE.stop_reason or f"hard time limit reached ({after:.0f} s)"
+        _emit(f"hard stop: {STATE.stop_reason}")
+        environment.runner.quit()
+
+
+def _cpu_watch(environment: Environment) -> None:
+    proc = psutil.Process()
+    proc.cpu_percent(None)
+    while True:
+        gevent.sleep(1.0)
+        usage = proc.cpu_percent(None)
+        running = environment.runner is not None and environment.runner.state not in (STATE_STOPPED,)
+        if not running:
+            continue
+        STATE.recorder.max_cpu_percent = max(STATE.recorder.max_cpu_percent, usage)
+        if usage > CPU_WARN_PERCENT and not STATE.cpu_warned:
+            STATE.cpu_warned = True
+            _emit(
+                f"WARNING: load generator process {os.getpid()} at {usage:.0f}% CPU (> {CPU_WARN_PERCENT:.0f}%):"
+                " latency figures are overstated; add --processes or machines"
+            )
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    runner = _RUNNER.get("runner")
+    final = runner is not None and runner.state in (STATE_STOPPED, STATE_STOPPING)
+    cpu = STATE.recorder.max_cpu_percent
+    delta = STATE.recorder.drain()
+    STATE.recorder.max_cpu_percent = cpu
+    data["relaycheck"] = {"delta": delta.to_wire(), "final": final, "cum": STATE.cum_requests}
+    if STATE.worker_dump:
+        _write_worker_dump(client_id, delta)
+
+
+_WORKER_TOTAL: dict[str, Recorder] = {}
+
+
+def _write_worker_dump(client_id: str, delta: Recorder) -> None:
+    # Test support: each worker keeps its own totals so a test can check the master's merge.
+    total = _WORKER_TOTAL.setdefault("total", Recorder(window_s=delta.window_s))
+    total.merge(Recorder.from_wire(delta.to_wire()))
+    assert STATE.worker_dump is not None
+    path = Path(STATE.worker_dump) / f"worker-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"client_id": client_id, "record": total.to_wire(), "cum": STATE.cum_requests}))
+    tmp.replace(path)
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    payload = data.get("relaycheck")
+    if not payload:
+        return
+    delta = Recorder.from_wire(payload["delta"])
+    STATE.recorder.merge(delta)
+    STATE.workers_seen.add(client_id)
+    STATE.worker_cum[client_id] = int(payload["cum"])
+    STATE.worker_merged[client_id] = STATE.worker_merged.get(client_id, 0) + delta.total_requests
+    if payload.get("final"):
+        STATE.workers_final.add(client_id)
+    plan = STATE.plan
+    if plan is not None and STATE.recorder.total_requests >= plan.max_requests and STATE.stop_reason is None:
+        STATE.stop_reason = f"request cap reached ({plan.max_requests} requests)"
+        runner = _RUNNER.get("runner")
+        if runner is not None:
+            gevent.spawn(runner.quit)
+
+
+# --- progress, abort on breach, stress knee -------------------------------------------------------
+
+
+def _recent(seconds: float, lag: float) -> Recorder:
+    """The merged windows of the last ``seconds`` ending ``lag`` seconds ago (workers report late)."""
+    rec = STATE.recorder
+    now = time.time() - lag
+    first, last = int((now - seconds) // rec.window_s), int(now // rec.window_s)
+    out = Recorder(window_s=rec.window_s)
+    for key in range(first, last):
+        window = rec.windows.get(key)
+        if window is not None:
+            out.windows[key] = window
+    return out
+
+
+def _progress(environment: Environment) -> None:
+    plan = STATE.plan
+    assert plan is not None
+    lag = 3.5 if isinstance(environment.runner, MasterRunner) else 0.0
+    while environment.runner is not None and environment.runner.state not in (STATE_STOPPED,):
+        gevent.sleep(STATE.progress_every)
+        elapsed = time.time() - (STATE.started_wall or time.time())
+        recent = _recent(max(2.0, STATE.recorder.window_s * 2), lag)
+        span = max(len(recent.windows), 1) * STATE.recorder.window_s
+        reqs = sum(w.requests for w in recent.windows.values())
+        hist = None
+        for window in recent.windows.values():
+            if hist is None:
+                from relaycheck.load.hdr import new_histogram
+
+                hist = new_histogram(2)
+            hist.add(window.hist)
+        p95 = f"{hist.get_value_at_percentile(95) / 1000:.2f}ms" if hist is not None and reqs else "-"
+        total = STATE.recorder.total_requests
+        errors = STATE.recorder.total_failures
+        stage = plan.stage_at(elapsed)
+        load = "-"
+        if stage is not None:
+            load = f"rate {plan.rate_at(elapsed):.0f}/s" if plan.mode == "open" else f"users {environment.runner.user_count}"
+        _emit(
+            f"{elapsed:6.1f}s/{plan.duration:.0f}s  {load}  req/s {reqs / span:.1f}  p95 {p95}"
+            f"  requests {total}  errors {errors} ({(errors / total * 100) if total else 0:.2f}%)"
+        )
+        _judge_live(environment)
+
+
+def _judge_live(environment: Environment) -> None:
+    """Abort on breach (when the SLO asks for it) and the stress profile's step verdicts."""
+    plan = STATE.plan
+    if plan is None or plan.slo is None:
+        return
+    lag = 3.5 if isinstance(environment.runner, MasterRunner) else 0.5
+    if plan.slo.get("abort_on_breach"):
+        after = float(plan.slo.get("abort_after_s", 10))
+        recent = _window_endpoints(time.time() - lag - max(after, 2.0), time.time() - lag)
+        failed = breaches(evaluate(_without_min_rps(plan.slo), recent, max(after, 2.0)))
+        now = time.time()
+        if failed:
+            STATE.breach_since = STATE.breach_since or now
+            if now - STATE.breach_since >= after and STATE.stop_reason is None:
+                STATE.stop_reason = "aborted on SLO breach: " + failed[0].describe()
+                _emit(STATE.stop_reason)
+                gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+        else:
+            STATE.breach_since = None
+    if plan.stress and STATE.started_wall is not None:
+        _judge_stress(environment, lag)
+
+
+def _without_min_rps(slo: dict[str, Any]) -> dict[str, Any]:
+    # A short window's throughput says nothing about the run's; latency and errors do.
+    def strip(table: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in table.items() if k != "min_rps"}
+
+    return {
+        "defaults": strip(dict(slo.get("defaults", {}))),
+        "endpoint": {k: strip(dict(v)) for k, v in dict(slo.get("endpoint", {})).items()},
+    }
+
+
+def _window_endpoints(start: float, end: float) -> dict[str, Any]:
+    from relaycheck.load.hdr import EndpointStats, new_histogram
+
+    rec = STATE.recorder
+    out: dict[str, EndpointStats] = {}
+    for key, window in rec.windows.items():
+        if start <= key * rec.window_s and (key + 1) * rec.window_s <= end:
+            for name, hist in window.per_endpoint.items():
+                stats = out.setdefault(name, EndpointStats(hist=new_histogram(2)))
+                stats.hist.add(hist)
+                stats.requests += hist.get_total_count()
+            # Window failures are not split per endpoint; spread them for the error-rate check.
+            if window.failures and window.per_endpoint:
+                share = window.failures / max(window.requests, 1)
+                for name, hist in window.per_endpoint.items():
+                    out[name].failures += int(round(share * hist.get_total_count()))
+    return out
+
+
+def _judge_stress(environment: Environment, lag: float) -> None:
+    plan = STATE.plan
+    assert plan is not None and plan.slo is not None and STATE.started_wall is not None
+    bounds = plan.stage_bounds()
+    judged = len(STATE.stress_steps)
+    if judged >= len(bounds) or STATE.stop_reason is not None:
+        return
+    start, end = bounds[judged]
+    if time.time() - lag < STATE.started_wall + end:
+        return
+    # Skip the ramp-up second of each step: users arriving mid-window blur the step's figures.
+    eps = _window_endpoints(STATE.started_wall + start + 1.0, STATE.started_wall + end)
+    seconds = max(end - start - 1.0, 1.0)
+    verdicts = evaluate(_without_min_rps(plan.slo), eps, seconds)
+    failed = breaches(verdicts)
+    stage = plan.stages[judged]
+    throughput = sum(s.requests for s in eps.values()) / seconds
+    step = {
+        "step": judged + 1,
+        "users": stage.users if plan.mode == "closed" else None,
+        "rate": stage.rate if plan.mode == "open" else None,
+        "throughput_rps": round(throughput, 2),
+        "p95_ms": max((s.hist.get_value_at_percentile(95) / 1000 for s in eps.values()), default=None),
+        "met_slo": not failed,
+        "breaches": [v.describe() for v in failed],
+    }
+    STATE.stress_steps.append(step)
+    _emit(
+        f"stress step {judged + 1}: {step['throughput_rps']} req/s "
+        + ("met every SLO" if not failed else "BREACHED: " + failed[0].describe())
+    )
+    if failed:
+        passing = [s for s in STATE.stress_steps if s["met_slo"]]
+        STATE.knee = max(passing, key=lambda s: s["throughput_rps"]) if passing else None
+        STATE.stop_reason = f"stress: SLO broke at step {judged + 1}"
+        gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+
+
+# --- the end: write the record, print the closing table --------------------------------------------
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    finished = time.time()
+    plan = STATE.plan
+    assert plan is not None
+    if plan.stress and STATE.knee is None and STATE.stress_steps:
+        passing = [s for s in STATE.stress_steps if s["met_slo"]]
+        STATE.knee = max(passing, key=lambda s: s["throughput_rps"]) if passing else None
+    missing = sorted(STATE.workers_seen - STATE.workers_final)
+    record = {
+        "record": STATE.recorder.to_wire(),
+        "plan": json.loads(plan.to_json()),
+        "host": environment.host,
+        "started_wall": STATE.started_wall,
+        "finished_wall": finished,
+        "stop_reason": STATE.stop_reason,
+        "knee": STATE.knee,
+        "stress_steps": STATE.stress_steps,
+        "distributed": {
+            "workers": len(STATE.workers_seen),
+            "merge_complete": not missing,
+            "workers_without_final_report": missing,
+            "worker_requests_reported": STATE.worker_cum,
+            "worker_requests_merged": STATE.worker_merged,
+        }
+        if isinstance(runner, MasterRunner)
+        else None,
+        "cpu_warning": STATE.recorder.max_cpu_percent > CPU_WARN_PERCENT,
+    }
+    if STATE.out_path:
+        path = Path(STATE.out_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(path)
+    if not STATE.quiet_summary:
+        _print_closing_table(plan, finished)
+
+
+def _print_closing_table(plan: Plan, finished: float) -> None:
+    duration = max(finished - (STATE.started_wall or finished), 1e-9)
+    verdicts = evaluate(plan.slo, STATE.recorder.endpoints, duration) if plan.slo else []
+    lines = [f"{'endpoint':36} {'reqs':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'fail':>6}  SLO"]
+    for name, stats in sorted(STATE.recorder.endpoints.items()):
+        pct = percentiles_ms(stats.hist)
+        mine = [v for v in verdicts if v.endpoint == name]
+        slo = "-" if not mine else ("ok" if all(v.ok for v in mine) else "BREACH")
+        lines.append(
+            f"{name:36} {stats.requests:8d} {stats.requests / duration:8.1f} {pct['p50'] or 0:8.3f}"
+            f" {pct['p95'] or 0:8.3f} {pct['p99'] or 0:8.3f} {stats.failures:6d}  {slo}"
+        )
+    for verdict in breaches(verdicts):
+        lines.append("BREACH " + verdict.describe())
+    for line in lines:
+        _emit(line)
+    env = _RUNNER.get("env")
+    if env is not None and breaches(verdicts):
+        env.process_exit_code = 1
+
+
+# --- the open model ---------------------------------------------------------------------------------
+
+
+def arrival_times(plan: Plan, share: float, start_offset: float, phase: float) -> Iterator[float]:
+    """Intended send times (plan seconds) for one generator's ``share`` of the planned rate.
+
+    Deterministic spacing 1/rate(t): the schedule is fixed in advance and never waits for a
+    response, which is what makes the model open.
+    """
+    t = start_offset + phase
+    end = plan.duration
+    while t < end:
+        rate = plan.rate_at(t) * share
+        if rate <= 0:
+            t += 0.01
+            continue
+        yield t
+        t += 1.0 / rate
+
+
+def run_arrivals(send: Callable[[float], None]) -> None:
+    """Call ``send(lag_s)`` at the plan's intended times from one user; counts late and dropped.
+
+    ``lag_s`` is measured in the sending greenlet just before the request goes out, so the time
+    an arrival waited for the scheduler, a free slot or the event loop is part of its latency.
+    """
+    plan = STATE.plan
+    assert plan is not None
+    counters = STATE.recorder
+    share = 1.0 / max(plan.arrival_users, 1)
+    started = STATE.started_wall or time.time()
+    origin_perf = time.perf_counter() - (time.time() - started)
+    pool = gevent.pool.Pool(plan.max_inflight)
+    late_s = plan.late_ms / 1000.0
+
+    def fire(intended: float) -> None:
+        lag = max(time.perf_counter() - intended, 0.0)
+        counters.arrivals.sent += 1
+        if lag > late_s:
+            counters.arrivals.late += 1
+        counters.arrivals.max_lag_us = max(counters.arrivals.max_lag_us, to_us(lag))
+        send(lag)
+
+    first = time.perf_counter() - origin_perf
+    # A random phase per generator keeps several processes from firing in lockstep.
+    phase = STATE.rng.random() / max(plan.rate_at(first) * share, 1.0)
+    try:
+        for t in arrival_times(plan, share, first, phase):
+            intended = origin_perf + t
+            delay = intended - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            counters.arrivals.intended += 1
+            if pool.full():
+                pool.wait_available(timeout=max(intended + plan.drop_after_s - time.perf_counter(), 0.0))
+            if pool.full() or time.perf_counter() - intended > plan.drop_after_s:
+                counters.arrivals.dropped += 1
+                continue
+            pool.spawn(fire, intended)
+        pool.join(timeout=plan.drop_after_s)
+    finally:
+        # A stopped user must not leave requests running past the run's end (they would land
+        # after the final report and break "totals equal the run's").
+        pool.kill(block=False)
