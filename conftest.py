@@ -1,6 +1,10 @@
 """Table of contents of the self-tests' fixtures: one module per concern under tests/plugins/."""
 
 pytest_plugins = [
+    "tests.plugins.relay",  # the fixture relay: a session relay reset per test, as-is and short-lived relays
+    "tests.plugins.signed",  # signed requests (Relay-canonical signatures) against the fixture relay
     "tests.plugins.cli",  # run `relaycheck ...` in a subprocess or in-process, capture exit code and output
     "tests.plugins.http",  # throwaway loopback HTTP servers (schema URLs, dead and misbehaving targets)
+    "tests.plugins.load",  # fixture relays with load knobs; `relaycheck load` in-process
+    "tests.plugins.contract",  # `relaycheck contract` in-process against fixture relays; summary.json out
 ]

@@ -6,7 +6,6 @@ time (coordinated omission corrected). Standalone: ``python load/arrivals.py -H 
 
 from __future__ import annotations
 
-import gevent
 from locust import FastHttpUser, constant, run_single_user, task
 
 from relaycheck.load.plugin import run_arrivals
@@ -22,8 +21,6 @@ class ArrivalUser(FastHttpUser):
     @task
     def arrive(self) -> None:
         run_arrivals(lambda lag: arrival_send(self, lag))
-        # The schedule is over; idle until the shape ends the run rather than start a second one.
-        gevent.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ percentile printed by relaycheck comes from exact HDR histograms, not Locust's r
 
 from __future__ import annotations
 
-from locust import LoadTestShape
-
-from relaycheck.load.plugin import state
-
-from arrivals import ArrivalUser  # noqa: I001 - load/ is on sys.path when Locust imports this file
+# load/ is on sys.path when Locust imports this file, so the scenario modules import by name.
+from arrivals import ArrivalUser
 from clock import ClockUser
 from dashboard import NetstatsDashboardUser
+from locust import LoadTestShape
 from pager import NodeListPager
+
+from relaycheck.load.plugin import state
 
 SCENARIO_CLASSES = {"dashboard": NetstatsDashboardUser, "pager": NodeListPager, "clock": ClockUser}
 

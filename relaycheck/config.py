@@ -179,11 +179,11 @@ def resolve(
             take(sub, f"{path.name} [{command}]", strict=True)
 
     prefix_cmd = f"{ENV_PREFIX}{command.upper()}_"
-    for key in kinds:
+    for key, kind in kinds.items():
         for name in (f"{ENV_PREFIX}{key.upper()}", f"{prefix_cmd}{key.upper()}"):
             if name in RESERVED_ENV or name not in environ:
                 continue
-            settings.values[key] = _coerce(key, environ[name], kinds[key], f"environment {name}")
+            settings.values[key] = _coerce(key, environ[name], kind, f"environment {name}")
             settings.sources[key] = f"env {name}"
 
     for key, value in cli_values.items():

@@ -21,18 +21,22 @@ _SHARED = ("relay_url", "schema", "report_dir", "seed", "behaviour")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relay-url", metavar="URL", help="Relay to test (default: start the embedded fixture relay)")
-    parser.add_argument("--schema", metavar="S", help="URL, file or snapshot name (default: the target's /openapi.json)")
-    parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="where reports go (default: reports)")
+    parser.add_argument(
+        "--schema", metavar="S", help="URL, file or snapshot name (default: the target's /openapi.json)"
+    )
+    parser.add_argument(
+        "--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="where reports go (default: reports)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for fuzzing and the fixture relay's data")
     parser.add_argument(
         "--behaviour", default="conforming", help="fixture relay behaviour when no --relay-url (default: conforming)"
     )
-    parser.add_argument("--level", choices=("strict", "published"), default=None, help="contract level (default: strict)")
+    parser.add_argument(
+        "--level", choices=("strict", "published"), default=None, help="contract level (default: strict)"
+    )
     parser.add_argument("--max-examples", type=int, default=None, help="contract: examples per operation")
     parser.add_argument("--profile", default="smoke", help="load profile (default: smoke)")
-    parser.add_argument(
-        "--only", choices=("contract", "load"), default=None, help="run one step only (default: both)"
-    )
+    parser.add_argument("--only", choices=("contract", "load"), default=None, help="run one step only (default: both)")
 
 
 def _step_settings(command: str, add: Callable[[argparse.ArgumentParser], None], given: dict[str, Any]) -> Settings:
@@ -55,8 +59,12 @@ def run(settings: Settings) -> int:
     given = {k: settings.get(k) for k in _SHARED}
     given["report_dir"] = str(report_dir)
     steps: list[tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Settings], int], dict[str, Any]]] = [
-        ("contract", contract_cli.add_arguments, contract_cli.run,
-         {"level": settings.get("level"), "max_examples": settings.get("max_examples")}),
+        (
+            "contract",
+            contract_cli.add_arguments,
+            contract_cli.run,
+            {"level": settings.get("level"), "max_examples": settings.get("max_examples")},
+        ),
         ("load", load_cli.add_arguments, load_cli.run, {"profile": settings.get("profile")}),
     ]
     results: dict[str, dict[str, Any]] = {}
@@ -68,8 +76,11 @@ def run(settings: Settings) -> int:
             print(f"relaycheck run: {name} ...", flush=True)
             step_clock = time.monotonic()
             code = step(_step_settings(name, add, {**given, **extra}))
-            results[name] = {"exit_code": code, "seconds": round(time.monotonic() - step_clock, 3),
-                             "report_dir": str(report_dir / name)}
+            results[name] = {
+                "exit_code": code,
+                "seconds": round(time.monotonic() - step_clock, 3),
+                "report_dir": str(report_dir / name),
+            }
             worst = max(worst, code) if code != exitcodes.INTERRUPTED else code
             if code == exitcodes.USAGE:
                 break  # the target or the options are unusable; the next step would fail the same way

@@ -115,7 +115,7 @@ def _reason(exc: BaseException) -> str:
 
 def load_schema(source: str | None, target_url: str | None = None) -> LoadedSchema:
     """Resolve ``--schema``: a URL, a file path, a snapshot name, or (default) the target's own."""
-    if source is None or source == "" or source == TARGET_SCHEMA:
+    if source is None or source in ("", TARGET_SCHEMA):
         if not target_url:
             raise RelaycheckError("no schema given and no target to ask for /openapi.json")
         url = urljoin(target_url.rstrip("/") + "/", "openapi.json")

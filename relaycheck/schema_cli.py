@@ -28,14 +28,21 @@ def run(settings: Settings) -> int:
     info = loaded.document.get("info") or {}
     ops = loaded.operations
     if settings.get("json"):
-        print(json.dumps({
-            "origin": loaded.origin,
-            "sha256": loaded.sha256,
-            "bytes": len(loaded.raw),
-            "openapi": loaded.document.get("openapi"),
-            "title": info.get("title"),
-            "operations": [{"method": o.method.upper(), "path": o.path, "operationId": o.operation_id} for o in ops],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "origin": loaded.origin,
+                    "sha256": loaded.sha256,
+                    "bytes": len(loaded.raw),
+                    "openapi": loaded.document.get("openapi"),
+                    "title": info.get("title"),
+                    "operations": [
+                        {"method": o.method.upper(), "path": o.path, "operationId": o.operation_id} for o in ops
+                    ],
+                },
+                indent=2,
+            )
+        )
         return exitcodes.OK
     print(f"{loaded.origin}: OpenAPI {loaded.document.get('openapi')}, {info.get('title', '')!s}")
     print(f"sha256 {loaded.sha256}, {len(loaded.raw)} bytes, {len(ops)} operations")

@@ -22,9 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from eth_hash.auto import keccak
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import to_checksum_address
+from eth_keys import keys  # type: ignore[attr-defined]
+from eth_keys.exceptions import BadSignature, ValidationError  # type: ignore[attr-defined]
+from eth_utils import to_checksum_address  # type: ignore[attr-defined]
 
 from relaycheck.errors import RelaycheckError
 

@@ -76,7 +76,8 @@ def test_unreachable_schema_url(run_cli: RunCli, dead_url: str) -> None:
 
 
 def test_unknown_snapshot(run_cli: RunCli) -> None:
-    run_cli("schema", "--schema", "relay-9.9").assert_one_line_error("unknown schema snapshot 'relay-9.9'", "relay-2.5.3")
+    result = run_cli("schema", "--schema", "relay-9.9")
+    result.assert_one_line_error("unknown schema snapshot 'relay-9.9'", "relay-2.5.3")
 
 
 def test_missing_file(run_cli: RunCli) -> None:

@@ -63,7 +63,8 @@ def test_agrees_with_the_relays_python_client_on_plain_payloads() -> None:
     account = Account.from_key(key)
     payload = {"address": account.address, "version": "2.5.0", "gpu_vram": 8}
     ts = 1_700_000_000
-    digest = keccak(b'{"address":"' + account.address.encode() + b'","gpu_vram":8,"version":"2.5.0"}' + str(ts).encode())
+    body = b'{"address":"' + account.address.encode() + b'","gpu_vram":8,"version":"2.5.0"}'
+    digest = keccak(body + str(ts).encode())
     client = bytearray(Account._sign_hash(digest, key).signature)
     client[-1] -= 27
     assert Signer(key).sign(payload, ts) == "0x" + client.hex()

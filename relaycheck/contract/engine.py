@@ -54,6 +54,7 @@ class GateOptions:
     workers: int = 2
     max_time: float | None = None
     request_timeout: float = 10.0
+    max_response_time: float = MAX_RESPONSE_TIME_S
     phases: tuple[str, ...] = PHASES
 
 
@@ -129,7 +130,7 @@ def operation_labels(document: Mapping[str, Any]) -> list[str]:
 
 def schemathesis_config(options: GateOptions) -> dict[str, Any]:
     checks: dict[str, Any] = {name: {"enabled": True} for name in BUILTIN_CHECKS}
-    checks["max_response_time"] = MAX_RESPONSE_TIME_S
+    checks["max_response_time"] = options.max_response_time
     for name in relay_checks.RULE_NAMES:
         checks[name] = {"enabled": options.level is Level.STRICT}
     config: dict[str, Any] = {
@@ -139,8 +140,8 @@ def schemathesis_config(options: GateOptions) -> dict[str, Any]:
         "phases": {name: {"enabled": name in options.phases} for name in PHASES},
         "suppress-health-check": ["all"],
     }
-    if options.max_time:
-        config["max-time"] = max(1, int(options.max_time))
+    # No "max-time" here: Schemathesis reads it as a budget to fill (fuzzing cycles until it is
+    # spent), while ours is a limit; run_engine enforces it by stopping the stream.
     return config
 
 
@@ -170,12 +171,16 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
     errors: list[str] = []
     stop_reason = "completed"
     started = time.monotonic()
+    deadline = started + options.max_time if options.max_time else None
     stream = from_schema(schema).execute()
     try:
         for event in stream:
+            if deadline is not None and time.monotonic() > deadline and stop_reason == "completed":
+                stop_reason = "max_time"
+                stream.stop()
             if isinstance(event, events.ScenarioFinished):
                 phase = str(event.phase.value)
-                _collect(event.recorder, phase, stats, findings, specs, options)
+                _collect(event.recorder, phase, stats=stats, findings=findings, specs=specs, options=options)
                 if progress is not None:
                     progress(phase, stats, len(findings))
             elif isinstance(event, events.NonFatalError):
@@ -196,9 +201,8 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                 stop_reason = "fatal_error"
             elif isinstance(event, events.Interrupted):
                 stop_reason = "interrupted"
-            elif isinstance(event, events.EngineFinished):
-                if stop_reason == "completed":
-                    stop_reason = str(event.stop_reason.value)
+            elif isinstance(event, events.EngineFinished) and stop_reason == "completed":
+                stop_reason = str(event.stop_reason.value)
     except KeyboardInterrupt:
         stream.stop()
         stop_reason = "interrupted"
@@ -220,6 +224,7 @@ def _headers(raw: Mapping[str, Any]) -> dict[str, str]:
 def _collect(
     recorder: Any,
     phase: str,
+    *,
     stats: dict[str, OperationStats],
     findings: dict[str, Finding],
     specs: Mapping[str, SignedOperation],

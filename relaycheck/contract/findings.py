@@ -121,7 +121,7 @@ class RecordedExchange:
                 "cookies": [],
                 "content": {
                     "size": len(response_body),
-                    "mimeType": self.response_headers.get("content-type", self.response_headers.get("Content-Type", "")),
+                    "mimeType": _header(self.response_headers, "content-type"),
                     "text": response_body.decode("utf-8", "replace"),
                 },
                 "redirectURL": "",
@@ -153,8 +153,12 @@ class Finding:
 
     @property
     def key(self) -> str:
-        """Identity across runs: operation, check and the message without run-specific values."""
-        return f"{self.operation}|{self.check}|{normalise_message(self.message)}"
+        """Identity across runs: operation, check and what broke, without run-specific values.
+
+        A probe row names its rule exactly, so variants that break the same rule are one finding.
+        """
+        what = self.rule if self.phase.startswith("probe:") else self.message
+        return f"{self.operation}|{self.check}|{normalise_message(what)}"
 
     @property
     def id(self) -> str:
@@ -203,6 +207,10 @@ class Finding:
             expect=data.get("expect"),
             seed=data.get("seed"),
         )
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
 
 
 def normalise_message(message: str) -> str:

@@ -20,6 +20,7 @@ from relaycheck.contract.deviations import (
 )
 from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_document, schema_defects
 from relaycheck.contract.engine import (
+    MAX_RESPONSE_TIME_S,
     PHASES,
     EngineResult,
     GateOptions,
@@ -47,6 +48,7 @@ class GateConfig:
     workers: int = 2
     max_time: float | None = None
     request_timeout: float = 10.0
+    max_response_time: float = MAX_RESPONSE_TIME_S
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     baseline: str | None = None
@@ -148,6 +150,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
                 base_url=config.base_url, document=document, level=config.level, signer=config.signer,
                 max_examples=config.max_examples, seed=config.seed, workers=config.workers,
                 max_time=config.max_time, request_timeout=config.request_timeout, phases=config.phases,
+                max_response_time=config.max_response_time,
             ),
             progress=progress.engine,
         )
@@ -159,7 +162,9 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             stats[label].by_phase.update(entry.by_phase)
             stats[label].by_status.update(entry.by_status)
         if stop_reason == "completed":
-            stop_reason = _run_probes(config, document, stats, findings, progress, deadline)
+            stop_reason = _run_probes(
+                config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline
+            )
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
@@ -178,6 +183,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
 
 def _run_probes(
     config: GateConfig,
+    *,
     document: dict[str, Any],
     stats: dict[str, OperationStats],
     findings: list[Finding],

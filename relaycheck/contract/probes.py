@@ -73,7 +73,7 @@ def _default_path_value(name: str, signer: Signer) -> str:
 
 def valid_value(schema: Mapping[str, Any]) -> Any:
     """A small value the schema accepts, for parameters a probe does not vary."""
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if "default" in schema:
         return schema["default"]
@@ -108,8 +108,14 @@ def _operations(document: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str
 
 
 def base_request(
-    document: Mapping[str, Any], path: str, method: str, op: Mapping[str, Any], params: list[Mapping[str, Any]],
-    signer: Signer, spec: SignedOperation | None,
+    document: Mapping[str, Any],
+    path: str,
+    method: str,
+    op: Mapping[str, Any],
+    params: list[Mapping[str, Any]],
+    *,
+    signer: Signer,
+    spec: SignedOperation | None,
 ) -> RecordedRequest:
     """A request every declared constraint accepts: required parameters and body properties filled in."""
     path_parameters = {
@@ -174,7 +180,7 @@ def bounds_probes(document: Mapping[str, Any], signer: Signer) -> list[Probe]:
             if not rows:
                 continue
             if base is None:
-                base = base_request(document, path, method, op, params, signer, spec)
+                base = base_request(document, path, method, op, params, signer=signer, spec=spec)
             for description, values, accept in rows:
                 request = _with_query(base, name, values)
                 if accept:
@@ -215,8 +221,8 @@ def _bounds_rows(name: str, schema: Mapping[str, Any], required: bool) -> list[t
         rows.append((f"repeated ({ok}, {ok})", [ok, ok], False))
     elif kind == "string" and schema.get("enum"):
         values = [str(v) for v in schema["enum"]]
-        for v in values:
-            rows.append((f"= {v!r} (declared)", [v], True))
+        for declared in values:
+            rows.append((f"= {declared!r} (declared)", [declared], True))
         rows.append(("= 'relaycheck' (not declared)", ["relaycheck"], False))
         if values[0].lower() != values[0]:
             rows.append((f"= {values[0].lower()!r} (wrong case)", [values[0].lower()], False))
@@ -238,7 +244,7 @@ def signature_probes(document: Mapping[str, Any], signer: Signer) -> list[Probe]
         spec = specs.get(label)
         if spec is None:
             continue
-        base = base_request(document, path, method, op, params, signer, spec)
+        base = base_request(document, path, method, op, params, signer=signer, spec=spec)
         probes.append(Probe("signature", label, "correctly signed (control)", base, {"signature_accepted": True}))
         for mode, description in (
             ("wrong-key", "signed with another key"),
@@ -285,7 +291,7 @@ def prepare(request: RecordedRequest, signer: Signer, document_specs: Mapping[st
     now = int(time.time())
     mode = request.signing
     key = Signer.generate() if mode == "wrong-key" else signer
-    ts = now - TIMESTAMP_WINDOW_S * 60 if mode == "stale" else now + TIMESTAMP_WINDOW_S * 60 if mode == "future" else now
+    ts = {"stale": now - TIMESTAMP_WINDOW_S * 60, "future": now + TIMESTAMP_WINDOW_S * 60}.get(mode, now)
     # The operation's own address is bound to the gate's signer, even when another key signs.
     path_params = dict(request.path_parameters)
     for name in spec.signer_parameters:
@@ -370,6 +376,7 @@ def send(client: httpx.Client, base_url: str, request: RecordedRequest) -> tuple
 def judge(
     probe: Probe,
     exchange: RecordedExchange,
+    *,
     body: bytes,
     sent: float,
     received: float,
@@ -389,7 +396,8 @@ def judge(
     if status >= 500:
         out.append(("not_a_server_error", BUILTIN_RULES["not_a_server_error"], f"{what}: got {status}"))
     if expect.get("accept") and not 200 <= status < 300:
-        out.append((f"{probe.table}_accepted", f"{probe.description} is inside the contract and MUST be accepted (2xx)",
+        out.append((f"{probe.table}_accepted",
+                    f"{probe.description} is inside the contract and MUST be accepted (2xx)",
                     f"{what}: got {status}"))
     if expect.get("reject") and status != expect.get("status", 400):
         out.append((f"{probe.table}_rejected",
@@ -443,7 +451,7 @@ def run_probes(
             wire = prepare(probe.request, signer, specs)
             exchange, body, sent, received = send(client, base_url, wire)
             statuses.setdefault(probe.operation, []).append(exchange.status)
-            for check, rule, message in judge(probe, exchange, body, sent, received, rules):
+            for check, rule, message in judge(probe, exchange, body=body, sent=sent, received=received, rules=rules):
                 finding = Finding(
                     operation=probe.operation, check=check, rule=rule, message=message,
                     phase=f"probe:{probe.table}", request=probe.request, exchange=exchange,

@@ -388,19 +388,17 @@ def exchange_from(response: Any, case: Any) -> Exchange:
     )
 
 
-_registered = False
+_REGISTERED: set[str] = set()
 
 
 def register() -> None:
     """Register each rule once as a Schemathesis check named after it."""
-    global _registered
-    if _registered:
-        return
     import schemathesis
 
     for rule in RULES:
-        schemathesis.check(_as_check(rule))
-    _registered = True
+        if rule.name not in _REGISTERED:
+            schemathesis.check(_as_check(rule))
+            _REGISTERED.add(rule.name)
 
 
 def _as_check(rule: Rule) -> Callable[[Any, Any, Any], bool | None]:

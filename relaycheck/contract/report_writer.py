@@ -35,7 +35,7 @@ def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any]) -> 
 
 
 def replay_command(finding_dir: Path) -> str:
-    return f"relaycheck replay {shlex.quote(str(finding_dir / 'finding.json'))}"
+    return f"relaycheck replay --finding {shlex.quote(str(finding_dir / 'finding.json'))}"
 
 
 def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
@@ -238,7 +238,8 @@ background:#f6f6f6;padding:.5em}}</style></head><body>
 schema sha256 <code>{e(str(summary['schema']['sha256']))}</code> · {summary['duration_s']:.1f} s ·
 stop: {e(summary['stop_reason'])}</p>
 <p>{counts['operations_exercised']}/{counts['operations']} operations exercised · {counts['requests']} requests ·
-{counts['failing']} failing findings · {counts['known_deviations']} known deviations · {counts['baselined']} baselined</p>
+{counts['failing']} failing findings · {counts['known_deviations']} known deviations ·
+{counts['baselined']} baselined</p>
 <h2>Coverage</h2><table><tr><th>operation</th><th>requests</th>{phases}<th>2xx</th><th>4xx</th><th>5xx</th></tr>
 {rows}</table>
 <h2>Findings</h2>{findings or '<p>none</p>'}

@@ -8,7 +8,7 @@ derived from the schema, so a new signed operation needs no code here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,8 @@ def resolve(document: Mapping[str, Any], node: Any, depth: int = 0) -> Any:
         if not ref.startswith("#/"):
             return {}
         target: Any = document
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
+        for raw in ref[2:].split("/"):
+            part = raw.replace("~1", "/").replace("~0", "~")
             target = target.get(part, {}) if isinstance(target, Mapping) else {}
         node = target
         depth += 1
@@ -93,9 +93,9 @@ def _spec_for(
 ) -> SignedOperation | None:
     query_names = {str(p.get("name")).lower(): str(p.get("name")) for p in params if p.get("in") == "query"}
     body_names = {str(name).lower(): str(name) for name in props}
-    if SIGNATURE_FIELDS <= query_names.keys():
+    if query_names.keys() >= SIGNATURE_FIELDS:
         carrier, names = "query", query_names
-    elif SIGNATURE_FIELDS <= body_names.keys():
+    elif body_names.keys() >= SIGNATURE_FIELDS:
         carrier, names = "body", body_names
     else:
         return None
@@ -112,7 +112,9 @@ def _spec_for(
 
 
 def go_zero(schema: Mapping[str, Any]) -> Any:
-    """The value Go's json.Marshal writes for a field the request left out."""
+    """The value the Go struct holds for a field the request left out: tonic's default, else Go's zero."""
+    if "default" in schema:
+        return schema["default"]
     if schema.get("nullable"):
         return None
     kind = schema.get("type")
@@ -256,5 +258,3 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[typ
 
     return RelaySignatureAuth, specs
 
-
-SignFunction = Callable[[SignedOperation, Mapping[str, Any], Mapping[str, Any], Any], SignedRequest]

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", default=None, metavar="PATH", help="earlier summary.json to compare against")
     parser.add_argument("--processes", type=int, default=1, metavar="N", help="load generator processes (default: 1)")
     parser.add_argument("--sample", type=float, default=None, help="share of responses contract-checked (0..1)")
+    parser.add_argument(
+        "--max-requests", type=int, default=None, metavar="N", help="hard stop after N requests (default: profile's)"
+    )
     parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="reports go to DIR/load")
     parser.add_argument("--seed", type=int, default=1, help="seed for the fixture relay and the scenarios")
     parser.add_argument("--behaviour", default="conforming", help="fixture relay behaviour when no --relay-url")
@@ -69,6 +72,11 @@ def run(settings: Settings) -> int:
         if not 0.0 <= float(sample) <= 1.0:
             raise RelaycheckError(f"--sample must be between 0 and 1, got {sample}")
         plan.sample = float(sample)
+    max_requests = settings.get("max_requests")
+    if max_requests is not None:
+        if int(max_requests) < 1:
+            raise RelaycheckError(f"--max-requests must be at least 1, got {max_requests}")
+        plan.max_requests = int(max_requests)
     slo_path = _resolve_path(str(settings.get("slo") or DEFAULT_SLO))
     plan.slo = load_slo(slo_path)
     baseline_path = settings.get("baseline")
@@ -168,7 +176,7 @@ def execute(
         raw=record.raw,
         recorder=recorder,
         started=record.started,
-        finished=record.finished,
+        finished=record.started + record.duration_s,
         processes=processes,
         verdicts=verdicts,
         slo_origin=slo_origin,

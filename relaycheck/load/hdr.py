@@ -32,7 +32,7 @@ def new_histogram(digits: int = SIGNIFICANT_DIGITS) -> HdrHistogram:
 
 def to_us(seconds: float) -> int:
     """Latency in whole microseconds, never below the histogram's lowest trackable value."""
-    return max(LOWEST_US, min(HIGHEST_US, int(round(seconds * 1_000_000))))
+    return max(LOWEST_US, min(HIGHEST_US, round(seconds * 1_000_000)))
 
 
 def encode(hist: HdrHistogram) -> str:
@@ -120,15 +120,13 @@ class EndpointStats:
 
 @dataclass
 class Window:
-    """One time slice (all endpoints): feeds plots over time and per-stage SLO checks."""
+    """One time slice: feeds plots over time and per-stage SLO checks (stress knee, abort)."""
 
-    hist: HdrHistogram = field(default_factory=lambda: new_histogram(WINDOW_DIGITS))
     per_endpoint: dict[str, HdrHistogram] = field(default_factory=dict)
     requests: int = 0
     failures: int = 0
 
     def record(self, endpoint: str, latency_us: int, failed: bool) -> None:
-        self.hist.record_value(latency_us)
         ep = self.per_endpoint.get(endpoint)
         if ep is None:
             ep = self.per_endpoint[endpoint] = new_histogram(WINDOW_DIGITS)
@@ -136,8 +134,15 @@ class Window:
         self.requests += 1
         self.failures += int(failed)
 
+    @property
+    def hist(self) -> HdrHistogram:
+        # Built on demand: one record per request on the hot path instead of two.
+        total = new_histogram(WINDOW_DIGITS)
+        for hist in self.per_endpoint.values():
+            total.add(hist)
+        return total
+
     def merge(self, other: Window) -> None:
-        self.hist.add(other.hist)
         for name, hist in other.per_endpoint.items():
             mine = self.per_endpoint.get(name)
             if mine is None:
@@ -148,7 +153,6 @@ class Window:
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "hist": encode(self.hist),
             "per_endpoint": {k: encode(v) for k, v in self.per_endpoint.items()},
             "requests": self.requests,
             "failures": self.failures,
@@ -157,7 +161,6 @@ class Window:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Window:
         return cls(
-            hist=decode(str(data["hist"]), WINDOW_DIGITS),
             per_endpoint={str(k): decode(str(v), WINDOW_DIGITS) for k, v in dict(data["per_endpoint"]).items()},
             requests=int(data["requests"]),
             failures=int(data["failures"]),
@@ -208,8 +211,12 @@ class Recorder:
     windows: dict[int, Window] = field(default_factory=dict)
     arrivals: ArrivalCounters = field(default_factory=ArrivalCounters)
     max_cpu_percent: float = 0.0
+    #: Wall-clock time of the last completed request: a run's throughput ends there, not at the
+    #: (later) moment Locust has finished shutting down and writing its own reports.
+    last_at: float = 0.0
 
     def record(self, endpoint: str, latency_us: int, failure: str | None, at: float) -> None:
+        self.last_at = max(self.last_at, at)
         stats = self.endpoints.get(endpoint)
         if stats is None:
             stats = self.endpoints[endpoint] = EndpointStats()
@@ -240,6 +247,7 @@ class Recorder:
             mine_w.merge(window)
         self.arrivals.merge(other.arrivals)
         self.max_cpu_percent = max(self.max_cpu_percent, other.max_cpu_percent)
+        self.last_at = max(self.last_at, other.last_at)
 
     @property
     def total_requests(self) -> int:
@@ -262,6 +270,7 @@ class Recorder:
             "windows": {str(k): v.to_wire() for k, v in self.windows.items()},
             "arrivals": self.arrivals.to_wire(),
             "max_cpu_percent": self.max_cpu_percent,
+            "last_at": self.last_at,
         }
 
     @classmethod
@@ -271,11 +280,12 @@ class Recorder:
         rec.windows = {int(k): Window.from_wire(v) for k, v in dict(data.get("windows", {})).items()}
         rec.arrivals = ArrivalCounters.from_wire(dict(data.get("arrivals", {})))
         rec.max_cpu_percent = float(data.get("max_cpu_percent", 0.0))
+        rec.last_at = float(data.get("last_at", 0.0))
         return rec
 
     def drain(self) -> Recorder:
         """Hand over everything recorded so far and start afresh (a worker's periodic delta)."""
-        delta = Recorder(self.window_s, self.endpoints, self.windows, self.arrivals, self.max_cpu_percent)
+        delta = Recorder(self.window_s, self.endpoints, self.windows, self.arrivals, self.max_cpu_percent, self.last_at)
         self.endpoints = {}
         self.windows = {}
         self.arrivals = ArrivalCounters()

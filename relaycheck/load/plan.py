@@ -180,7 +180,9 @@ def build_plan(
         steps = int(_number(spec.get("max_steps", 10), f"{where} max_steps", minimum=1, integer=True))
         step_s = _number(spec.get("step_duration", 15), f"{where} step_duration", minimum=1)
         if duration is not None:
-            step_s = max(1.0, duration / steps)
+            # A step needs a few seconds to be judged (its first second is ramp-up and skipped).
+            step_s = max(3.0, duration / steps)
+            steps = max(1, min(steps, int(duration // step_s)))
         if open_rate is not None:
             step_rate = open_rate[0]
             stages = [Stage(step_s, rate=step_rate * (k + 1)) for k in range(steps)]
@@ -228,7 +230,9 @@ def build_plan(
     think_lo = _number(think[0], f"{where} think_s")
     think_hi = _number(think[1], f"{where} think_s", minimum=think_lo)
     weights = dict(data.get("weights", {}))
-    user_weights = {str(k): int(_number(v, f"weights.users.{k}", integer=True)) for k, v in weights.get("users", {}).items()}
+    user_weights = {
+        str(k): int(_number(v, f"weights.users.{k}", integer=True)) for k, v in weights.get("users", {}).items()
+    }
     unknown_users = set(user_weights) - set(SCENARIOS)
     if unknown_users:
         raise RelaycheckError(f"{path.name} [weights.users]: unknown scenarios {sorted(unknown_users)}")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ import gevent.pool
 import psutil
 from locust import events
 from locust.env import Environment
-from locust.runners import STATE_STOPPED, STATE_STOPPING, LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
+from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
 from relaycheck.load.sampling import ContractSampler
 from relaycheck.load.slo import breaches, evaluate, load_slo
@@ -80,7 +82,6 @@ def _emit(text: str) -> None:
 # --- command line ---------------------------------------------------------------------------------
 
 
-@events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("relaycheck")
     group.add_argument("--rc-plan", default="", help="run plan as JSON (written by `relaycheck load`)")
@@ -95,20 +96,21 @@ def _add_arguments(parser: Any) -> None:
 
 def _plan_from_options(env: Environment) -> Plan:
     opts = env.parsed_options
-    if opts is not None and getattr(opts, "rc_plan", ""):
-        return Plan.from_json(opts.rc_plan)
-    profile = getattr(opts, "rc_profile", "") if opts is not None else ""
+    plan_json = str(getattr(opts, "rc_plan", "") or "") if opts is not None else ""
+    if plan_json:
+        return Plan.from_json(plan_json)
+    profile = str(getattr(opts, "rc_profile", "") or "") if opts is not None else ""
     if profile:
         plan = build_plan(profile)
     else:
         # Plain `locust -u N -r R -t T`: one constant stage (no run time: run until stopped).
         users = int(getattr(opts, "num_users", None) or 1)
         spawn = float(getattr(opts, "spawn_rate", None) or users)
-        run_time = float(getattr(opts, "run_time", None) or 365 * 86400)
+        run_time = float(getattr(opts, "run_time", 0) or 365 * 86400)
         plan = build_plan("smoke")
         plan.profile = "cli"
         plan.stages = [Stage(run_time, users=users, spawn_rate=spawn)]
-    slo_path = getattr(opts, "rc_slo", "") if opts is not None else ""
+    slo_path = str(getattr(opts, "rc_slo", "") or "") if opts is not None else ""
     if slo_path and plan.slo is None:
         plan.slo = load_slo(Path(slo_path))
     return plan
@@ -150,8 +152,7 @@ def _prepare(env: Environment) -> None:
 # --- recording --------------------------------------------------------------------------------------
 
 
-@events.request.add_listener
-def _on_request(
+def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
     request_type: str,
     name: str,
     response_time: float,
@@ -195,7 +196,6 @@ def sample_response(endpoint: str, response: Any, query: dict[str, str]) -> str 
 _RUNNER: dict[str, Any] = {}
 
 
-@events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     _RUNNER["runner"] = environment.runner
     _RUNNER["env"] = environment
@@ -204,7 +204,6 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         gevent.spawn(_cpu_watch, environment)
 
 
-@events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     if STATE.started_wall is None:
         STATE.started_wall = time.time()
@@ -247,7 +246,6 @@ def _cpu_watch(environment: Environment) -> None:
             )
 
 
-@events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     runner = _RUNNER.get("runner")
     final = runner is not None and runner.state in (STATE_STOPPED, STATE_STOPPING)
@@ -274,7 +272,6 @@ def _write_worker_dump(client_id: str, delta: Recorder) -> None:
     tmp.replace(path)
 
 
-@events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
     payload = data.get("relaycheck")
     if not payload:
@@ -333,7 +330,8 @@ def _progress(environment: Environment) -> None:
         stage = plan.stage_at(elapsed)
         load = "-"
         if stage is not None:
-            load = f"rate {plan.rate_at(elapsed):.0f}/s" if plan.mode == "open" else f"users {environment.runner.user_count}"
+            users = environment.runner.user_count if environment.runner is not None else 0
+            load = f"rate {plan.rate_at(elapsed):.0f}/s" if plan.mode == "open" else f"users {users}"
         _emit(
             f"{elapsed:6.1f}s/{plan.duration:.0f}s  {load}  req/s {reqs / span:.1f}  p95 {p95}"
             f"  requests {total}  errors {errors} ({(errors / total * 100) if total else 0:.2f}%)"
@@ -349,7 +347,7 @@ def _judge_live(environment: Environment) -> None:
     lag = 3.5 if isinstance(environment.runner, MasterRunner) else 0.5
     if plan.slo.get("abort_on_breach"):
         after = float(plan.slo.get("abort_after_s", 10))
-        recent = _window_endpoints(time.time() - lag - max(after, 2.0), time.time() - lag)
+        recent, _covered = _window_endpoints(time.time() - lag - max(after, 2.0), time.time() - lag)
         failed = breaches(evaluate(_without_min_rps(plan.slo), recent, max(after, 2.0)))
         now = time.time()
         if failed:
@@ -375,13 +373,16 @@ def _without_min_rps(slo: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _window_endpoints(start: float, end: float) -> dict[str, Any]:
+def _window_endpoints(start: float, end: float) -> tuple[dict[str, Any], float]:
+    """Per-endpoint stats of the windows lying wholly in [start, end), and the seconds they cover."""
     from relaycheck.load.hdr import EndpointStats, new_histogram
 
     rec = STATE.recorder
     out: dict[str, EndpointStats] = {}
+    first, last = math.ceil(start / rec.window_s), math.floor(end / rec.window_s)
+    covered = max(last - first, 0) * rec.window_s
     for key, window in rec.windows.items():
-        if start <= key * rec.window_s and (key + 1) * rec.window_s <= end:
+        if first <= key < last:
             for name, hist in window.per_endpoint.items():
                 stats = out.setdefault(name, EndpointStats(hist=new_histogram(2)))
                 stats.hist.add(hist)
@@ -390,8 +391,8 @@ def _window_endpoints(start: float, end: float) -> dict[str, Any]:
             if window.failures and window.per_endpoint:
                 share = window.failures / max(window.requests, 1)
                 for name, hist in window.per_endpoint.items():
-                    out[name].failures += int(round(share * hist.get_total_count()))
-    return out
+                    out[name].failures += round(share * hist.get_total_count())
+    return out, covered
 
 
 def _judge_stress(environment: Environment, lag: float) -> None:
@@ -405,8 +406,8 @@ def _judge_stress(environment: Environment, lag: float) -> None:
     if time.time() - lag < STATE.started_wall + end:
         return
     # Skip the ramp-up second of each step: users arriving mid-window blur the step's figures.
-    eps = _window_endpoints(STATE.started_wall + start + 1.0, STATE.started_wall + end)
-    seconds = max(end - start - 1.0, 1.0)
+    eps, seconds = _window_endpoints(STATE.started_wall + start + 1.0, STATE.started_wall + end)
+    seconds = max(seconds, 1e-9)
     verdicts = evaluate(_without_min_rps(plan.slo), eps, seconds)
     failed = breaches(verdicts)
     stage = plan.stages[judged]
@@ -435,7 +436,6 @@ def _judge_stress(environment: Environment, lag: float) -> None:
 # --- the end: write the record, print the closing table --------------------------------------------
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
@@ -501,23 +501,6 @@ def _print_closing_table(plan: Plan, finished: float) -> None:
 # --- the open model ---------------------------------------------------------------------------------
 
 
-def arrival_times(plan: Plan, share: float, start_offset: float, phase: float) -> Iterator[float]:
-    """Intended send times (plan seconds) for one generator's ``share`` of the planned rate.
-
-    Deterministic spacing 1/rate(t): the schedule is fixed in advance and never waits for a
-    response, which is what makes the model open.
-    """
-    t = start_offset + phase
-    end = plan.duration
-    while t < end:
-        rate = plan.rate_at(t) * share
-        if rate <= 0:
-            t += 0.01
-            continue
-        yield t
-        t += 1.0 / rate
-
-
 def run_arrivals(send: Callable[[float], None]) -> None:
     """Call ``send(lag_s)`` at the plan's intended times from one user; counts late and dropped.
 
@@ -558,7 +541,25 @@ def run_arrivals(send: Callable[[float], None]) -> None:
                 continue
             pool.spawn(fire, intended)
         pool.join(timeout=plan.drop_after_s)
+        # The schedule is over: idle until the shape ends the run, never start a second schedule.
+        gevent.sleep(plan.hard_stop_s)
     finally:
         # A stopped user must not leave requests running past the run's end (they would land
         # after the final report and break "totals equal the run's").
         pool.kill(block=False)
+
+
+def _install() -> None:
+    # Registered explicitly (not by decorator) so the module stays typed under mypy --strict;
+    # Locust's EventHook.add_listener carries no annotations.
+    hooks: Any = events
+    hooks.init_command_line_parser.add_listener(_add_arguments)
+    hooks.request.add_listener(_on_request)
+    hooks.init.add_listener(_on_init)
+    hooks.test_start.add_listener(_on_test_start)
+    hooks.report_to_master.add_listener(_on_report_to_master)
+    hooks.worker_report.add_listener(_on_worker_report)
+    hooks.quitting.add_listener(_on_quitting)
+
+
+_install()

@@ -57,7 +57,9 @@ class LoadRecord:
 
     @property
     def duration_s(self) -> float:
-        return max(self.finished - self.started, 1e-9)
+        """From the start of the test to its last completed request (the span throughput is over)."""
+        end = self.recorder.last_at or self.finished
+        return max(min(end, self.finished) - self.started, 1e-9)
 
 
 def locust_command(job: LoadJob, record_path: Path) -> list[str]:

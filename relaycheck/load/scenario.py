@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from typing import Any
-from urllib.parse import urlencode
 
 from relaycheck.load.plugin import sample_response, state
 
@@ -35,7 +34,8 @@ def checked_get(
     """GET ``path``; a failure carries the broken rule. Returns ``data`` when ``parse`` and it holds."""
     query = query or {}
     endpoint = f"GET {path}"
-    url = path + ("?" + urlencode(query) if query else "")
+    # Our own values are digits only; urlencode's quoting would cost more than the rest of this call.
+    url = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
     context = {"rc_lag_s": lag_s} if lag_s is not None else {}
     with user.client.get(url, name=path, catch_response=True, context=context) as response:
         status = int(response.status_code or 0)

@@ -1,0 +1,227 @@
+"""Load suite benchmarks, measured side by side in one run on this machine.
+
+    .venv/bin/python benchmarks/bench_load.py [--seconds 10] [--rounds 2]
+
+1. Overhead: req/s of the dashboard scenario (HDR recording and contract sample on) against a bare
+   FastHttpUser locustfile making the same requests. Target: ratio >= 0.9.
+2. Accuracy: p50/p99 of our figures against wrk's on GET /v1/now at moderate load (4 connections,
+   each pausing 10 ms between requests, on both sides). Target: within max(0.2 ms, 10 %).
+3. Coordinated omission: a fixture relay stalling 1 s every 5 s, loaded at a fixed arrival rate.
+   Our open-model p99 against the true p99 computed from the intended send times (every arrival
+   is due at a known time; one falling into a stall waits for its end), beside plain closed-model
+   Locust's p99 on the same relay. Target: ours >= 0.9 x true.
+
+Everything runs on loopback against fixture relays this script starts and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from relaycheck.fixture import FixtureRelay  # noqa: E402 - after the checkout is importable
+from relaycheck.load.plan import build_plan  # noqa: E402
+from relaycheck.load.runner import LoadJob, run_locust  # noqa: E402
+
+BARE = REPO / "benchmarks" / "bench_load_bare.py"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def ours_rps(url: str, users: int, seconds: float, out: Path) -> tuple[float, float]:
+    plan = build_plan("baseline", users=users, duration=seconds)
+    plan.user_weights = {"dashboard": 1, "pager": 0, "clock": 0}
+    plan.think_s = (0.0, 0.0)
+    plan.sample = 0.05  # contract sample on, as shipped
+    record = run_locust(LoadJob(url, plan, out, echo=False, progress_every=0))
+    return record.recorder.total_requests / record.duration_s, record.recorder.max_cpu_percent
+
+
+def bare_locust(
+    url: str, user_class: str, users: int, seconds: float, out: Path, *, latency_out: Path | None = None
+) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    if latency_out is not None:
+        env["BENCH_LATENCY_OUT"] = str(latency_out)
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(BARE), "--headless", "-H", url, "-u", str(users),
+        "-r", str(users), "-t", f"{int(seconds)}s", "--csv", str(out / "bare"), "--only-summary",
+        "--loglevel", "WARNING", "--stop-timeout", "0", user_class,
+    ]
+    subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    with (out / "bare_stats.csv").open() as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    return rows["Aggregated"]
+
+
+def bench_overhead(seconds: float, rounds: int, work: Path) -> None:
+    print("\n== 1. overhead: dashboard scenario (HDR + contract sample) vs bare FastHttpUser ==")
+    users = 10
+    with FixtureRelay("conforming", seed=1) as relay:
+        mine, bare = [], []
+        for r in range(rounds):
+            # Alternate so drift in the shared machine's load hits both sides alike.
+            rps, cpu = ours_rps(relay.url, users, seconds, work / f"ours{r}")
+            mine.append(rps)
+            row = bare_locust(relay.url, "BareDashboardUser", users, seconds, work / f"bare{r}")
+            bare.append(float(row["Requests/s"]))
+            print(f"  round {r + 1}: relaycheck {rps:8.1f} req/s (generator CPU max {cpu:.0f}%)"
+                  f"   bare {bare[-1]:8.1f} req/s")
+    ratio = float(np.mean(mine)) / float(np.mean(bare))
+    print(f"  mean: relaycheck {np.mean(mine):.1f} req/s, bare {np.mean(bare):.1f} req/s, ratio {ratio:.3f} "
+          f"(target >= 0.9: {'MET' if ratio >= 0.9 else 'NOT MET'})")
+
+
+def _wrk_ms(text: str, label: str) -> float:
+    match = re.search(rf"^\s*{label}%\s+([0-9.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if not match:
+        raise SystemExit(f"cannot read wrk's {label}% from its output:\n{text}")
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def bench_accuracy(seconds: float, work: Path) -> None:
+    print("\n== 2. accuracy: our p50/p99 vs wrk on GET /v1/now (4 connections, 10 ms pause each) ==")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("  wrk not installed (apt-get install -y wrk): skipped")
+        return
+    lua = work / "paced.lua"
+    lua.write_text("function delay()\n  return 10\nend\n")
+    with FixtureRelay("conforming", seed=1) as relay:
+        plan = build_plan("baseline", users=4, duration=seconds)
+        plan.user_weights = {"dashboard": 0, "pager": 0, "clock": 1}
+        plan.think_s = (0.01, 0.01)
+        plan.sample = 0.05
+        record = run_locust(LoadJob(relay.url, plan, work / "acc", echo=False, progress_every=0))
+        hist = record.recorder.endpoints["GET /v1/now"].hist
+        our50, our99 = hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000
+        our_rps = record.recorder.total_requests / record.duration_s
+        run = subprocess.run(
+            [wrk, "-t1", "-c4", f"-d{int(seconds)}s", "--latency", "-s", str(lua), relay.url + "/v1/now"],
+            capture_output=True, text=True, timeout=seconds + 30, check=False,
+        )
+        w50, w99 = _wrk_ms(run.stdout, "50"), _wrk_ms(run.stdout, "99")
+        wrk_rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", run.stdout).group(1))  # type: ignore[union-attr]
+        # Same load from a bare Locust user, timed by Locust itself (unrounded): the client's own cost.
+        raw_file = work / "bare_latency.json"
+        bare_locust(relay.url, "BareClockUser", 4, seconds, work / "acc-bare", latency_out=raw_file)
+        raw = np.array(json.loads(raw_file.read_text()))
+        b50, b99 = float(np.percentile(raw, 50)), float(np.percentile(raw, 99))
+    for label, mine, theirs, bare in (("p50", our50, w50, b50), ("p99", our99, w99, b99)):
+        allowed = max(0.2, 0.1 * theirs)
+        ok = abs(mine - theirs) <= allowed
+        allowed_b = max(0.2, 0.1 * bare)
+        ok_b = abs(mine - bare) <= allowed_b
+        print(f"  {label}: relaycheck {mine:.3f} ms | wrk {theirs:.3f} ms, diff {mine - theirs:+.3f} "
+              f"(allowed ±{allowed:.3f}: {'MET' if ok else 'NOT MET'}) | bare Locust {bare:.3f} ms, "
+              f"diff {mine - bare:+.3f} (±{allowed_b:.3f}: {'MET' if ok_b else 'NOT MET'})")
+    print(f"  throughput: relaycheck {our_rps:.1f} req/s, wrk {wrk_rps:.1f} req/s, "
+          f"bare Locust {len(raw) / seconds:.1f} req/s")
+
+
+def true_percentile_ms(
+    pct: float, *, rate: float, seconds: float, stall_s: float, period_s: float, service_ms: float
+) -> float:
+    """A percentile of latencies counted from each arrival's intended send time, the stall model applied.
+
+    Arrivals are due every 1/rate s; one due at phase u of a period waits max(0, stall - u) for the
+    stall to end, plus the relay's service time. Over whole periods the phase of the schedule does
+    not matter, so we take the relay's start as the origin.
+    """
+    intended = np.arange(int(rate * seconds)) / rate
+    phase = np.mod(intended, period_s)
+    waits = np.where(phase < stall_s, stall_s - phase, 0.0) * 1000.0 + service_ms
+    return float(np.percentile(waits, pct, method="higher"))
+
+
+def bench_coordinated_omission(seconds: float, work: Path) -> None:
+    rate = 50.0
+    seconds = max(15.0, 5.0 * round(seconds / 5.0))  # whole stall periods
+    print(f"\n== 3. coordinated omission: stall 1s/5s, {rate:g} arrivals/s for {seconds:g} s ==")
+    with FixtureRelay("conforming", seed=1, stall="1s/5s") as relay:
+        plan = build_plan("baseline", rate=str(rate), duration=seconds)
+        plan.sample = 0.05
+        record = run_locust(LoadJob(relay.url, plan, work / "co", echo=False, progress_every=0))
+        total = record.recorder.combined().hist
+        ours_p99 = total.get_value_at_percentile(99) / 1000
+        ours_p95 = total.get_value_at_percentile(95) / 1000
+        ours_p50 = total.get_value_at_percentile(50) / 1000
+        arrivals = record.recorder.arrivals
+        # Closed model, the same nominal rate: 10 users each pausing 0.2 s.
+        row = bare_locust_closed(relay.url, seconds, work / "closed")
+    truth = true_percentile_ms(99, rate=rate, seconds=seconds, stall_s=1.0, period_s=5.0, service_ms=ours_p50)
+    truth95 = true_percentile_ms(95, rate=rate, seconds=seconds, stall_s=1.0, period_s=5.0, service_ms=ours_p50)
+    ratio = ours_p99 / truth
+    print(f"  true p99 from intended send times: {truth:.1f} ms (p95 {truth95:.1f} ms; service time p50 "
+          f"{ours_p50:.3f} ms)")
+    print(f"  relaycheck open model p99: {ours_p99:.1f} ms  -> {ratio:.3f} of true (target >= 0.9: "
+          f"{'MET' if ratio >= 0.9 else 'NOT MET'})")
+    print(f"  arrivals: {arrivals.intended} intended, {arrivals.sent} sent, {arrivals.late} late, "
+          f"{arrivals.dropped} dropped")
+    print(f"  relaycheck open model p95: {ours_p95:.1f} ms ({ours_p95 / truth95:.3f} of true p95)")
+    print(f"  plain closed-model Locust (10 users, 0.2 s pause): p99 {row['99%']} ms, p95 {row['95%']} ms "
+          f"(its own rounded figures), {row['Request Count']} requests, {float(row['Requests/s']):.1f} req/s")
+
+
+def bare_locust_closed(url: str, seconds: float, out: Path) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    locustfile = out / "closed.py"
+    locustfile.write_text(
+        "from locust import FastHttpUser, constant, task\n\n\n"
+        "class ClosedClock(FastHttpUser):\n"
+        "    wait_time = constant(0.2)\n\n"
+        "    @task\n"
+        "    def now(self) -> None:\n"
+        "        self.client.get('/v1/now', name='/v1/now')\n"
+    )
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-H", url, "-u", "10", "-r", "10",
+        "-t", f"{int(seconds)}s", "--csv", str(out / "closed"), "--only-summary", "--loglevel", "WARNING",
+        "--stop-timeout", "0",
+    ]
+    subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=seconds + 60, check=False)
+    with (out / "closed_stats.csv").open() as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    return rows["Aggregated"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of benchmark 1")
+    parser.add_argument("--only", choices=("1", "2", "3"), default=None)
+    args = parser.parse_args()
+    print(f"relaycheck load benchmarks on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "1"):
+            bench_overhead(args.seconds, args.rounds, work)
+        if args.only in (None, "2"):
+            bench_accuracy(args.seconds, work)
+        if args.only in (None, "3"):
+            bench_coordinated_omission(args.seconds, work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""``relaycheck contract`` and ``relaycheck replay``: flags, target, signer, exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from relaycheck import exitcodes
+from relaycheck.config import Settings
+from relaycheck.errors import RelaycheckError
+from relaycheck.paths import DEFAULT_REPORT_DIR
+
+DEFAULT_MAX_EXAMPLES = 10
+DEFAULT_SEED = 1
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
+#: 10^6 CNX in wei: far above the Relay's stake amount.
+FIXTURE_FUND_WEI = 10**24
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay-url", metavar="URL",
+                        help="Relay to test (default: start the embedded fixture relay)")
+    parser.add_argument("--schema", metavar="S",
+                        help="URL, file or snapshot name (default: the target's own /openapi.json)")
+    parser.add_argument("--level", choices=("strict", "published"), default="strict",
+                        help="published: the schema as served; strict: plus corrections, links and relay checks")
+    parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES, metavar="N",
+                        help=f"examples per operation and phase (default: {DEFAULT_MAX_EXAMPLES})")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help=f"seed for generation and the fixture relay's data (default: {DEFAULT_SEED})")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="concurrent Schemathesis workers")
+    parser.add_argument("--max-time", type=float, default=None, metavar="S", help="whole-run time limit, seconds")
+    parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="S",
+                        help=f"per-request time limit, seconds (default: {DEFAULT_REQUEST_TIMEOUT_S:g})")
+    parser.add_argument("--max-response-time", type=float, default=None, metavar="S",
+                        help="a slower response is a finding (default: 5)")
+    parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR),
+                        help="reports go to DIR/contract (default: reports)")
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB",
+                        help="only operations matching (label 'GET /v1/now', path or operationId; repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip operations matching (repeatable)")
+    parser.add_argument("--baseline", metavar="FILE", help="a previous contract summary.json: only new findings fail")
+    parser.add_argument("--deviations", metavar="FILE",
+                        help="known deviations to accept (TOML file, or a name in fixtures/deviations: relay-2.5)")
+    parser.add_argument("--behaviour", default="conforming",
+                        help="fixture relay behaviour when no --relay-url (default: conforming)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME",
+                        help="fixture relay fault when no --relay-url (repeatable)")
+    parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
+                        help="Schemathesis phases to run (comma-separated)")
+    parser.add_argument("--probes", default="bounds,signature,paging",
+                        help="probe tables to run (comma-separated; empty for none)")
+
+
+def _positive(settings: Settings, key: str, kind: type = int) -> Any:
+    value = settings.get(key)
+    if value is None:
+        return None
+    if value <= 0:
+        raise RelaycheckError(f"--{key.replace('_', '-')} must be positive, got {value}")
+    return kind(value)
+
+
+def _csv(value: Any, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [p.strip() for p in str(value or "").split(",")]
+    items = [i for i in items if i]
+    unknown = [i for i in items if i not in allowed]
+    if unknown:
+        raise RelaycheckError(f"{flag}: unknown {', '.join(unknown)} (known: {', '.join(allowed)})")
+    return tuple(items)
+
+
+def run(settings: Settings) -> int:
+    from relaycheck.contract.documents import parse_level
+    from relaycheck.contract.engine import MAX_RESPONSE_TIME_S, PHASES
+    from relaycheck.contract.gate import PROBE_TABLES, GateConfig, run_gate
+    from relaycheck.contract.report_writer import write_all
+    from relaycheck.reports import provenance, utc_now
+    from relaycheck.schema import load_schema
+    from relaycheck.signing import Signer
+    from relaycheck.target import open_target
+
+    level = parse_level(str(settings.get("level") or "strict"))
+    max_examples = _positive(settings, "max_examples") or DEFAULT_MAX_EXAMPLES
+    workers = _positive(settings, "workers") or 1
+    max_time = _positive(settings, "max_time", float)
+    request_timeout = _positive(settings, "request_timeout", float) or DEFAULT_REQUEST_TIMEOUT_S
+    max_response_time = _positive(settings, "max_response_time", float) or MAX_RESPONSE_TIME_S
+    seed = settings.get("seed")
+    seed = DEFAULT_SEED if seed is None else int(seed)
+    phases = _csv(settings.get("phases"), PHASES, "--phases")
+    probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
+    report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
+    relay_url = settings.get("relay_url") or None
+    behaviour = str(settings.get("behaviour") or "conforming")
+    faults = tuple(settings.get("fault") or ())
+    signer = Signer.from_env()
+    started = utc_now()
+
+    # On the embedded fixture the throwaway signer gets a balance, so signed operations that move
+    # stake (node join, transfer) reach their success paths too. A real Relay funds nobody.
+    fixture_options: dict[str, Any] = {"fund": {signer.address: FIXTURE_FUND_WEI}}
+    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
+                     fixture_options=fixture_options) as target:
+        schema = load_schema(settings.get("schema"), target.url)
+        recipe = {} if relay_url else {"behaviour": behaviour, "seed": seed, "faults": list(faults)}
+        config = GateConfig(
+            base_url=target.url,
+            schema=schema,
+            level=level,
+            signer=signer,
+            report_dir=report_dir,
+            max_examples=max_examples,
+            seed=seed,
+            workers=workers,
+            max_time=max_time,
+            request_timeout=request_timeout,
+            max_response_time=max_response_time,
+            include=list(settings.get("include") or []),
+            exclude=list(settings.get("exclude") or []),
+            baseline=settings.get("baseline"),
+            deviations=settings.get("deviations"),
+            phases=phases,
+            probe_tables=probe_tables,
+            provenance=provenance(
+                command="contract",
+                target=target.description,
+                target_kind=f"fixture:{behaviour}" if target.is_fixture else "remote",
+                schema_origin=schema.origin,
+                schema_sha256=schema.sha256,
+                seed=seed,
+                settings=settings.public(),
+                started=started,
+            ),
+            target_recipe=recipe,
+            out=sys.stdout,
+        )
+        result = run_gate(config, write_all)
+    print(f"relaycheck contract: reports in {report_dir}/ (summary.json, junit.xml, report.html)", flush=True)
+    if result.stop_reason == "interrupted":
+        return exitcodes.INTERRUPTED
+    if result.stop_reason in ("fatal_error",) and not result.findings:
+        raise RelaycheckError(f"the gate could not run: {'; '.join(result.errors[:1]) or result.stop_reason}")
+    if result.failing or result.stop_reason != "completed":
+        return exitcodes.FINDINGS
+    return exitcodes.OK
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    # An option, not a positional: the configuration pipeline only carries options.
+    parser.add_argument("--finding", metavar="FILE", required=True,
+                        help="a finding.json (or its folder) written by `relaycheck contract`")
+    parser.add_argument("--relay-url", metavar="URL",
+                        help="Relay to replay against (default: the fixture relay the finding was recorded on)")
+
+
+def run_replay(settings: Settings) -> int:
+    from relaycheck.contract.replay import replay_file
+
+    finding = settings.get("finding")
+    if not finding:
+        raise RelaycheckError("replay needs a FINDING (a finding.json written by `relaycheck contract`)")
+    outcome = replay_file(Path(str(finding)), settings.get("relay_url") or None)
+    print(f"relaycheck replay: {outcome.explanation} (target {outcome.target})", flush=True)
+    return exitcodes.FINDINGS if outcome.reproduced else exitcodes.OK

@@ -1,0 +1,99 @@
+"""Every check, built-in or our own, fires on a fixture relay with one deliberate fault and stays silent
+on ``conforming``. One fixture relay per fault, the gate narrowed to the operation the fault breaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from relaycheck.contract.engine import BUILTIN_CHECKS
+from relaycheck.contract.relay_checks import RULE_NAMES
+from tests.plugins.contract import GateRun, RunGate
+
+pytestmark = pytest.mark.fixture_relay
+
+# (fault, level, operation, check that MUST fire)
+FAULT_CASES: list[tuple[str, str, str, str]] = [
+    ("message-not-success", "strict", "GET /v1/network/nodes/number", "relay_v1_success_message"),
+    ("v2-error-shape", "strict", "GET /v2/network/nodes/data", "relay_validation_envelope"),
+    ("null-lists", "strict", "GET /v1/network/nodes/data", "relay_lists_never_null"),
+    ("balance-as-number", "strict", "GET /v1/network/nodes/data", "relay_big_integers_decimal"),
+    ("busy-gt-active", "strict", "GET /v1/network/nodes/number", "relay_node_counts_ordered"),
+    ("running-gt-total", "strict", "GET /v1/network/tasks/number", "relay_task_counts_consistent"),
+    ("page-longer-than-total", "strict", "GET /v1/network/nodes/data", "relay_node_data_page_size"),
+    ("pages-overlap", "strict", "GET /v2/network/nodes/data", "relay_node_data_pages"),
+    ("clock-skew", "strict", "GET /v1/now", "relay_now_agrees_with_clock"),
+    ("negative-count", "strict", "GET /v1/network/nodes/number", "relay_counts_non_negative"),
+    ("accept-out-of-range-total", "strict", "GET /v1/network/nodes/data", "bounds_rejected"),
+    ("accept-out-of-range-total", "published", "GET /v1/network/nodes/data", "negative_data_rejection"),
+    ("reject-valid-total", "strict", "GET /v1/network/nodes/data", "bounds_accepted"),
+    ("negative-start-rejected", "published", "GET /v1/network/nodes/data", "positive_data_acceptance"),
+    ("server-error", "published", "GET /v1/now", "not_a_server_error"),
+    ("server-error", "published", "GET /v1/network", "status_code_conformance"),
+    ("wrong-content-type", "published", "GET /v1/now", "content_type_conformance"),
+    ("missing-required-property", "strict", "GET /v1/now", "response_schema_conformance"),
+    ("method-404", "published", "GET /v1/now", "unsupported_method"),
+]
+
+#: Built-in checks that cannot apply to the Relay, and why (asserted, so the list stays honest).
+NOT_APPLICABLE = {
+    "missing_required_header": "no operation declares a required header",
+    "ignored_auth": "the schema declares no security scheme (requests are signed in the payload instead)",
+    "use_after_free": "the only DELETE (worker quit) decrements a counter; nothing is freed",
+    "ensure_resource_availability": "no create operation answers 201 with a Location to fetch",
+    "max_response_time": "a timing limit, not a behaviour: shown on a stalled target in test_contract_robustness",
+    "response_headers_conformance": "no response declares a header",
+}
+
+
+def _ids(cases: list[tuple[str, str, str, str]]) -> list[str]:
+    return [f"{fault} {level} {operation} {check}" for fault, level, operation, check in cases]
+
+
+@pytest.mark.parametrize(("fault", "level", "operation", "check"), FAULT_CASES, ids=_ids(FAULT_CASES))
+def test_check_fires_on_its_fault(run_gate: RunGate, fault: str, level: str, operation: str, check: str) -> None:
+    run = run_gate("--include", operation, "--level", level, fault=fault)
+    assert run.code == 1, run.output
+    fired = run.fired(check, operation)
+    assert fired, f"{check} MUST fire on {operation} with fault {fault}; got {sorted(run.failing_checks)}"
+    assert "MUST" in fired[0]["rule"]
+    # Each finding is replayable: a curl line, a replay command, a regression test file.
+    reproduce = fired[0]["reproduce"]
+    assert reproduce["curl"].startswith("curl ")
+    assert reproduce["replay"].startswith("relaycheck replay --finding ")
+
+
+def test_fault_table_covers_every_check() -> None:
+    covered = {check for _f, _l, _o, check in FAULT_CASES}
+    ours = set(RULE_NAMES) | {"relay_node_data_pages", "bounds_accepted", "bounds_rejected", "signature_rejected",
+                              "signature_accepted"}
+    missing = (ours | set(BUILTIN_CHECKS)) - covered - set(NOT_APPLICABLE)
+    assert not missing, f"every check MUST be shown to fire on a fault; no case for {sorted(missing)}"
+
+
+@pytest.fixture(scope="module")
+def conforming_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    from tests.plugins.contract import run_contract
+
+    return run_contract(
+        ["--include", "GET /v1/n*", "--include", "GET /v2/network/nodes/data", "--max-examples", "4"],
+        tmp_path_factory.mktemp("conforming"),
+    )
+
+
+def test_conforming_is_silent(conforming_run: GateRun) -> None:
+    assert conforming_run.failing_checks == set(), conforming_run.output
+    assert conforming_run.code == 0
+    assert conforming_run.summary["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["GET /v1/network", "GET /v1/network/nodes/data", "GET /v1/network/nodes/number", "GET /v1/network/tasks/number",
+     "GET /v1/now", "GET /v2/network/nodes/data"],
+)
+def test_conforming_coverage_has_2xx_and_4xx(conforming_run: GateRun, operation: str) -> None:
+    row = next(o for o in conforming_run.summary["operations"] if o["operation"] == operation)
+    assert row["2xx"] > 0, f"{operation} MUST be exercised with an accepted request"
+    if operation.endswith("/nodes/data"):
+        assert row["4xx"] > 0, f"{operation} MUST be exercised with a rejected request"
+    assert set(row["requests_by_phase"]) >= {"coverage", "fuzzing"}

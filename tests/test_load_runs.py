@@ -1,0 +1,176 @@
+"""Load suite against the fixture relay: real Locust runs of a few seconds each.
+
+Each gate is shown to fire on a deliberately degraded relay and to stay quiet on a conforming one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from relaycheck.errors import RelaycheckError
+from relaycheck.fixture import FixtureRelay
+from relaycheck.load.hdr import Recorder, decode, new_histogram
+from relaycheck.load.plan import build_plan
+from relaycheck.load.runner import LoadJob, run_locust
+from relaycheck.load.slo import load_slo
+from tests.plugins.load import RunLoad
+
+pytestmark = pytest.mark.fixture_relay
+
+STATS_ENDPOINTS = {
+    "GET /v1/network",
+    "GET /v1/network/nodes/number",
+    "GET /v1/network/tasks/number",
+    "GET /v1/network/nodes/data",
+    "GET /v1/now",
+}
+
+
+def _slo_file(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "slo.toml"
+    path.write_text(body)
+    return str(path)
+
+
+def test_smoke_profile_passes_against_conforming(run_load: RunLoad, conforming_relay: FixtureRelay) -> None:
+    out = run_load("--relay-url", conforming_relay.url, "--profile", "smoke", "--duration", "5", "--sample", "0.5")
+    summary = out.summary
+    assert out.code == 0, f"smoke MUST pass against the conforming relay: {summary['slo']['breaches']}"
+    assert set(summary["endpoints"]) == STATS_ENDPOINTS, "the scenarios MUST cover every stats endpoint"
+    # The figures of record equal the run's own totals, exactly.
+    record = Recorder.from_wire(out.record["record"])
+    assert summary["totals"]["requests"] == record.total_requests > 0
+    assert summary["totals"]["failures"] == 0, summary["endpoints"]
+    assert summary["totals"]["contract_sampled"] > 0 and summary["totals"]["contract_invalid"] == 0
+    for name, ep in summary["endpoints"].items():
+        assert decode(ep["hdr"]).get_total_count() == ep["requests"] == record.endpoints[name].requests
+    assert summary["provenance"]["schema"]["sha256"] and summary["provenance"]["target"] == conforming_relay.url
+    assert summary["run"]["profile"] == "smoke" and summary["run"]["seed"] == 1
+    for name in ("index.html", "locust.html", "locust_stats.csv", "latency_over_time.png", "throughput.png"):
+        assert (out.out_dir / name).is_file(), f"report {name} MUST be written"
+
+
+def test_slo_gate_fails_on_added_latency(
+    run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path
+) -> None:
+    slo = _slo_file(tmp_path, "[defaults]\np50_ms = 25\nerror_rate = 0.01\n")
+    slow = knob_relay(latency="40ms")
+    out = run_load("--relay-url", slow.url, "--users", "4", "--duration", "3", "--slo", slo)
+    breached = out.summary["slo"]["breaches"]
+    assert out.code == 1, "p50 above the SLO MUST fail the run with exit 1"
+    assert any("p50 MUST be at most 25 ms" in b for b in breached), breached
+    assert out.summary["verdict"] == "fail"
+
+
+def test_slo_gate_quiet_on_conforming_with_same_slo(
+    run_load: RunLoad, conforming_relay: FixtureRelay, tmp_path: Path
+) -> None:
+    slo = _slo_file(tmp_path, "[defaults]\np50_ms = 25\nerror_rate = 0.01\n")
+    out = run_load("--relay-url", conforming_relay.url, "--users", "4", "--duration", "3", "--slo", slo)
+    assert out.code == 0, f"the same SLO MUST pass on a conforming relay: {out.summary['slo']['breaches']}"
+
+
+def test_slo_gate_fails_on_error_rate(run_load: RunLoad, knob_relay: Callable[..., FixtureRelay]) -> None:
+    erring = knob_relay(error_rate=0.2)
+    out = run_load("--relay-url", erring.url, "--users", "4", "--duration", "3")
+    summary = out.summary
+    assert out.code == 1, "a 20% error rate MUST breach the 1% SLO"
+    assert any("error rate MUST be at most" in b for b in summary["slo"]["breaches"])
+    kinds = [k for ep in summary["endpoints"].values() for k in ep["failure_kinds"]]
+    assert any("status MUST be 200, got 500" in k for k in kinds), kinds
+    rate = summary["totals"]["error_rate"]
+    assert 0.1 < rate < 0.3, f"measured error rate {rate} MUST reflect the relay's 20%"
+
+
+def test_baseline_flags_latency_regression_not_a_rerun(
+    run_load: RunLoad, conforming_relay: FixtureRelay, knob_relay: Callable[..., FixtureRelay]
+) -> None:
+    first = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "3")
+    assert first.code == 0
+    baseline = str(first.out_dir / "summary.json")
+    rerun = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "3", "--baseline", baseline)
+    assert rerun.code == 0, f"a rerun MUST NOT be flagged: {rerun.summary['baseline']['regressions']}"
+    assert rerun.summary["baseline"]["comparisons"], "the comparison MUST cover the endpoints"
+    slow = knob_relay(latency="15ms")
+    slower = run_load("--relay-url", slow.url, "--users", "3", "--duration", "3", "--baseline", baseline)
+    regressions = slower.summary["baseline"]["regressions"]
+    assert slower.code == 1 and regressions, "a +15 ms relay MUST be flagged as a regression"
+    assert "Mann-Whitney" in slower.summary["baseline"]["method"]
+
+
+def test_two_workers_merge_exactly(conforming_relay: FixtureRelay, tmp_path: Path) -> None:
+    plan = build_plan("smoke", users=4, duration=4, processes=2)
+    plan.slo = load_slo()
+    dumps = tmp_path / "workers"
+    record = run_locust(LoadJob(conforming_relay.url, plan, tmp_path / "out", processes=2, worker_dump=dumps))
+    dist = record.raw["distributed"]
+    assert dist["workers"] == 2 and dist["merge_complete"], dist
+    workers = [json.loads(p.read_text()) for p in sorted(dumps.glob("worker-*.json"))]
+    assert len(workers) == 2
+    parts = [Recorder.from_wire(w["record"]) for w in workers]
+    assert all(p.total_requests > 0 for p in parts), "both workers MUST have sent requests"
+    assert record.recorder.total_requests == sum(p.total_requests for p in parts), "counts MUST equal the sum"
+    for name, stats in record.recorder.endpoints.items():
+        expected = new_histogram()
+        for part in parts:
+            if name in part.endpoints:
+                expected.add(part.endpoints[name].hist)
+        for pct in (50, 95, 99, 99.9, 100):
+            assert stats.hist.get_value_at_percentile(pct) == expected.get_value_at_percentile(pct), (
+                f"{name} merged p{pct} MUST equal the exact merge of the workers' histograms"
+            )
+        assert stats.requests == sum(p.endpoints[name].requests for p in parts if name in p.endpoints)
+
+
+def test_open_model_counts_from_intended_send_time(
+    run_load: RunLoad, knob_relay: Callable[..., FixtureRelay]
+) -> None:
+    stalling = knob_relay(stall="600ms/2s")
+    out = run_load("--relay-url", stalling.url, "--rate", "40", "--duration", "4")
+    summary = out.summary
+    om = summary["open_model"]
+    assert summary["run"]["model"] == "open"
+    assert om["intended"] == om["sent"] + om["dropped"], om
+    assert abs(om["intended"] - 160) <= 8, f"40/s for 4 s MUST schedule about 160 arrivals, got {om['intended']}"
+    assert summary["totals"]["requests"] <= om["sent"]
+    p99 = summary["totals"]["latency_ms"]["p99"]
+    # Arrivals during a 600 ms stall wait up to 600 ms; counted from their intended time, the tail shows it.
+    assert p99 >= 350, f"open-model p99 MUST include the stall (>= 350 ms), got {p99}"
+
+
+def test_target_down_and_bad_options_are_one_line(run_load: RunLoad) -> None:
+    with pytest.raises(RelaycheckError) as err:
+        run_load("--relay-url", "http://127.0.0.1:9", "--duration", "2")
+    assert "127.0.0.1:9" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(RelaycheckError, match="--rate"):
+        run_load("--rate", "lots")
+    with pytest.raises(RelaycheckError, match="unknown profile"):
+        run_load("--profile", "marathon")
+    with pytest.raises(RelaycheckError, match="SLO file"):
+        run_load("--slo", "/nonexistent/slo.toml")
+
+
+def test_request_cap_is_a_hard_stop(run_load: RunLoad, conforming_relay: FixtureRelay) -> None:
+    out = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "20", "--max-requests", "60")
+    summary = out.summary
+    assert "request cap" in str(summary["run"]["stop_reason"]), summary["run"]
+    assert summary["run"]["duration_s"] < 15, "the request cap MUST end the run before its planned time"
+    # Requests already in flight when the cap hits still complete; nothing close to the uncapped count.
+    assert 60 <= summary["totals"]["requests"] < 80
+
+
+def test_stress_reports_the_knee(run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path) -> None:
+    # One request at a time, 30 ms each: 1 user stays under 45 ms, a few users queue past it.
+    relay = knob_relay(latency="30ms", concurrency=1)
+    slo = _slo_file(tmp_path, "[defaults]\np95_ms = 45\n")
+    out = run_load("--relay-url", relay.url, "--profile", "stress", "--users", "1", "--duration", "15", "--slo", slo)
+    stress = out.summary["stress"]
+    steps = stress["steps"]
+    assert steps and steps[0]["met_slo"], f"one user MUST meet the SLO: {steps}"
+    assert not steps[-1]["met_slo"], f"the ramp MUST stop at the first breaching step: {steps}"
+    assert stress["knee"] == max((s for s in steps if s["met_slo"]), key=lambda s: s["throughput_rps"])
+    assert out.code == 0, "a stress run with a knee MUST pass (it breaks its SLO by design)"
