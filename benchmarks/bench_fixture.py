@@ -10,6 +10,7 @@ target is met, 1 when one is missed, 2 when wrk is missing (``apt-get install wr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     met = True
     with FixtureRelay("conforming", seed=1, nodes=args.nodes, workers=args.workers) as relay:
-        print(f"fixture relay {relay.url}: workers={args.workers} nodes={args.nodes} "
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        print(f"fixture relay {relay.url}: workers={args.workers} nodes={args.nodes} loop={loop} "
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s")
         for path, target in TARGETS:
             measure(relay.url + path, 1.0, args.connections, args.threads)  # warm the cache and the loop

@@ -20,7 +20,7 @@ class ArrivalUser(FastHttpUser):
 
     @task
     def arrive(self) -> None:
-        run_arrivals(lambda lag: arrival_send(self, lag))
+        run_arrivals(lambda intended: arrival_send(self, intended))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Netstats dashboard user: polls the three counters and pages every node, like the Netstats page.
 
-Standalone: ``python load/dashboard.py -H http://127.0.0.1:PORT`` runs one user once (debugging).
+Standalone: ``python load/dashboard.py -H http://127.0.0.1:PORT`` runs one user until Ctrl-C,
+printing each request (debugging).
 """
 
 from __future__ import annotations

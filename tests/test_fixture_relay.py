@@ -235,6 +235,8 @@ def test_invariants_hold_on_seeded_data(fresh_relay: FixtureRelay, relay_http: h
     assert _json(relay_http.get(f"{url}/v1/balance/{first['address']}"))["data"] == first["balance"]
     assert abs(_json(relay_http.get(url + "/v1/now"))["data"]["now"] - time.time()) <= 2, "now MUST be server time"
     assert _json(relay_http.get(url + "/v1/network"))["data"]["tflops"] > 0
+    funded = _json(relay_http.get(f"{url}/v1/balance/{spare_signer().address}"))["data"]
+    assert funded == str(10**24), "an account funded at start (--fund) MUST hold exactly that balance"
     queue = _json(relay_http.get(url + "/v1/stats/queue/count"))["data"]
     assert queue == tasks["queued_tasks"], "/v1/stats/queue/count MUST agree with /v1/network/tasks/number"
     node = _json(relay_http.get(f"{url}/v1/node/{first['address'].lower()}"))["data"]
@@ -322,19 +324,26 @@ def test_serve_bad_options_are_one_line(run_cli: Any, args: list[str], fragment:
 
 
 
-def _per_worker_counts(url: str, connections: int = 24) -> dict[int, set[int]]:
-    """all_nodes as each server process answers it, one fresh connection per sample."""
+def _per_worker_counts(url: str, workers: int = 2, rounds: int = 20) -> dict[int, set[int]]:
+    """all_nodes as each server process answers it, sampled over many simultaneous connections."""
     host, port = url.removeprefix("http://").split(":")
     seen: dict[int, set[int]] = {}
-    for _ in range(connections):
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)  # a new connection may reach another worker
+    for _ in range(rounds):
+        # Connections held open together are spread over the workers' accept loops.
+        conns = [http.client.HTTPConnection(host, int(port), timeout=10) for _ in range(12)]
         try:
-            conn.request("GET", "/__relaycheck__/health")
-            pid = json.loads(conn.getresponse().read())["pid"]
-            conn.request("GET", "/v1/network/nodes/number")
-            seen.setdefault(pid, set()).add(json.loads(conn.getresponse().read())["data"]["all_nodes"])
+            for conn in conns:
+                conn.connect()
+            for conn in conns:
+                conn.request("GET", "/__relaycheck__/health")
+                pid = json.loads(conn.getresponse().read())["pid"]
+                conn.request("GET", "/v1/network/nodes/number")
+                seen.setdefault(pid, set()).add(json.loads(conn.getresponse().read())["data"]["all_nodes"])
         finally:
-            conn.close()
+            for conn in conns:
+                conn.close()
+        if len(seen) >= workers:
+            break
     return seen
 
 
@@ -351,3 +360,15 @@ def test_two_workers_share_state(start_relay: Any) -> None:
     running.reset()
     restored = _per_worker_counts(running.url)
     assert all(counts == {count} for counts in restored.values()), f"every worker MUST see a reset at once: {restored}"
+
+
+def test_serve_on_a_busy_port_is_one_line(run_cli: Any) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run_cli("serve", "--port", str(port), "--nodes", "5", timeout=60).assert_one_line_error(
+            "Address already in use"
+        )

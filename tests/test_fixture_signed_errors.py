@@ -282,3 +282,18 @@ def test_create_task_rejects_bad_input(signed: SignedClient) -> None:
     other = {**_create(poor), "task_id_commitment": "0x" + "cd" * 32}
     resp = signed.create(poor, other)
     assert resp.status_code == 500 and resp.json() == {"message": "insufficient balance"}
+
+
+def test_result_upload_binds_untagged_fields_from_json(signed: SignedClient) -> None:
+    """POST .../results with a JSON body: Go binds the untagged Timestamp/Signature by name, then needs multipart."""
+    node, creator = node_signer(), creator_signer()
+    assert signed.join(node, gpu="relaycheck upload GPU").status_code == 200
+    commitment = signed.new_commitment(b"\x0a" * 32, b"\x0b" * 32)
+    payload = signed.task_payload(commitment, nonce="0x" + "0b" * 32, required_gpu="relaycheck upload GPU")
+    assert signed.create(creator, payload).status_code == 200
+    resp = signed.http.post(f"{signed.url}/v1/inference_tasks/{commitment}/results",
+                            json=signed.sign(node, {"task_id_commitment": commitment}))
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["data"] == {"field_name": "task_id_commitment", "message": "Task not validated"}, (
+        "the JSON keys timestamp/signature MUST bind to the untagged fields (else: 400 Timestamp required)"
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from relaycheck.fixture.handlers import signed_crypto
 from relaycheck.fixture.handlers.signed_common import STAKE_AMOUNT_WEI, relay_account
-from relaycheck.signing import derive_private_key
+from relaycheck.signing import Signer, derive_private_key
 from tests.plugins.relay import SEED
 from tests.plugins.signed import (
     CREATOR_INDEX,
@@ -349,3 +349,58 @@ def test_incentive_nodes_all_answers_the_relay_account_only(signed: SignedClient
     other = signed.http.get(f"{signed.url}/v2/incentive/nodes/all",
                             params={**payload, **signed.sign(creator_signer(), payload)})
     assert other.status_code == 400, other.text
+
+
+def test_incentive_nodes_all_past_the_last_page(signed: SignedClient, as_is_signed: SignedClient) -> None:
+    """GET /v2/incentive/nodes/all past the end: [] conforming, null on as-is-2.5 (a nil Go slice)."""
+    payload: dict[str, Any] = {"period": "Month", "page": 10_000, "page_size": 30}
+    for client, expected in ((signed, []), (as_is_signed, None)):
+        resp = client.http.get(f"{client.url}/v2/incentive/nodes/all",
+                               params={**payload, **client.sign(relay_signer(), payload)})
+        assert _ok(resp, "nodes/all")["data"]["nodes"] == expected, client.relay.behaviour
+    refused = as_is_signed.http.get(f"{as_is_signed.url}/v2/incentive/nodes/all",
+                                    params={**payload, **as_is_signed.sign(creator_signer(), payload)})
+    assert refused.status_code == 400
+    error_body = {"error": "validation_error address: Signer not allowed"}
+    assert refused.json() == error_body, "v2 errors on 2.5 MUST be tonic's"
+
+
+def test_validation_group_of_three(signed: SignedClient) -> None:
+    """POST /v1/inference_tasks/validate with three tasks: one group-validated, two refunded; then group success."""
+    gpu = "relaycheck group GPU"
+    nodes = [node_signer(0), node_signer(1), node_signer(2)]
+    for extra in nodes[1:]:
+        signed.fund(extra, STAKE_AMOUNT_WEI)
+    for node in nodes:
+        _ok(signed.join(node, gpu=gpu), "join")
+    creator = creator_signer()
+    task_id = b"\x99" * 32
+    result = b'{"choices":[{"message":{"content":"same"}}]}'
+    score = "0x" + signed_crypto.llm_hash(result).hex()
+    commitments = []
+    for i in range(3):
+        nonce = bytes([i + 1]) * 32
+        commitment = signed.new_commitment(task_id, nonce)
+        commitments.append(commitment)
+        _ok(signed.create(creator, signed.task_payload(commitment, nonce="0x" + nonce.hex(), required_gpu=gpu)),
+            "create")
+    runner: dict[str, Signer] = {}
+    for commitment in commitments:
+        task = _ok(signed.task(creator, commitment), "get task")["data"]
+        assert task["status"] == 1, "each of the three tasks MUST start on its own node"
+        runner[commitment] = next(n for n in nodes if n.address == task["selected_node"])
+    assert len({s.address for s in runner.values()}) == 3
+    for commitment in commitments:
+        _ok(signed.post(f"/v1/inference_tasks/{commitment}/score", runner[commitment],
+                        {"task_id_commitment": commitment, "score": score}, {"score": score}), "score")
+    first_seed = _ok(signed.task(creator, commitments[0]), "get task")["data"]["sampling_seed"]
+    resp = signed.validate(derive_private_key(SEED, CREATOR_INDEX), commitments, task_id, str(first_seed), creator)
+    assert resp.status_code == 200, f"a group of three agreeing tasks MUST validate: {resp.text}"
+    statuses = {c: _ok(signed.task(creator, c), "get task")["data"]["status"] for c in commitments}
+    assert sorted(statuses.values()) == [6, 10, 10], f"one MUST be group-validated, two refunded: {statuses}"
+    winner = next(c for c, s in statuses.items() if s == 6)
+    upload = signed.http.post(f"{signed.url}/v1/inference_tasks/{winner}/results",
+                              data=signed.sign(runner[winner], {"task_id_commitment": winner}),
+                              files=[("files", ("0.json", result, "application/json"))])
+    assert upload.status_code == 200, upload.text
+    assert _ok(signed.task(creator, winner), "get task")["data"]["status"] == 11, "MUST end as group success"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from relaycheck.errors import RelaycheckError
-from relaycheck.fixture import behaviours, faults, gojson, gotime, knobs, seed
+from relaycheck.fixture import behaviours, faults, gojson, gotime, knobs, parse_fund, seed
 from relaycheck.fixture.binding import BindError, Param, RequestData, bind, convert, parse_query, struct
 from relaycheck.signing import Signer, derive_private_key
 
@@ -117,6 +117,8 @@ def test_enum_and_optional_pointer_fields() -> None:
                                  "NodeJoinInputWithSignature.gpu_vram of type uint64"),
         (b'{"gpu_vram": -1}', "error parsing request body: json: cannot unmarshal number -1 into Go struct field "
                               "NodeJoinInputWithSignature.gpu_vram of type uint64"),
+        (b'{"gpu_vram": 1e3}', "error parsing request body: json: cannot unmarshal number 1e3 into Go struct field "
+                               "NodeJoinInputWithSignature.gpu_vram of type uint64"),
         (b'{"model_ids": [1]}', "error parsing request body: json: cannot unmarshal number into Go struct field "
                                 "NodeJoinInputWithSignature.model_ids of type string"),
     ],
@@ -267,3 +269,12 @@ def test_fault_registry_is_documented_and_checked() -> None:
     assert set(faults.REAL_2_5_DEFECTS) <= set(active) and "busy-gt-active" in active
     with pytest.raises(RelaycheckError, match="unknown behaviour"):
         behaviours.resolve("strict", [])
+
+
+def test_fund_parsing() -> None:
+    address = "0x" + "Ab" * 20
+    assert parse_fund([f"{address}=10", f"{address}=5"]) == {address: 15}, "repeated --fund MUST add up"
+    assert parse_fund({address: 7}) == {address: 7}
+    for bad in ("0xabc=1", f"{address}", f"{address}=1.5", f"{address}=-1", f"{'0x' + 'zz' * 20}=1"):
+        with pytest.raises(RelaycheckError, match="--fund"):
+            parse_fund([bad])

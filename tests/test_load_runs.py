@@ -174,3 +174,28 @@ def test_stress_reports_the_knee(run_load: RunLoad, knob_relay: Callable[..., Fi
     assert not steps[-1]["met_slo"], f"the ramp MUST stop at the first breaching step: {steps}"
     assert stress["knee"] == max((s for s in steps if s["met_slo"]), key=lambda s: s["throughput_rps"])
     assert out.code == 0, "a stress run with a knee MUST pass (it breaks its SLO by design)"
+
+
+def test_abort_on_breach_stops_the_run_early(
+    run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path
+) -> None:
+    slow = knob_relay(latency="30ms")
+    slo = _slo_file(tmp_path, "abort_on_breach = true\nabort_after_s = 1\n[defaults]\np50_ms = 10\n")
+    out = run_load("--relay-url", slow.url, "--users", "2", "--duration", "30", "--slo", slo)
+    summary = out.summary
+    assert out.code == 1
+    assert str(summary["run"]["stop_reason"]).startswith("aborted on SLO breach"), summary["run"]
+    assert summary["run"]["duration_s"] < 15, "abort_on_breach MUST stop the run well before its planned 30 s"
+
+
+def test_contract_sample_fails_invalid_bodies_under_load(run_load: RunLoad) -> None:
+    # No --relay-url: relaycheck starts the fixture relay itself, here with the real 2.5 defects
+    # (balance a JSON number where the schema says string; null past the last page).
+    out = run_load("--behaviour", "as-is-2.5", "--users", "3", "--duration", "3", "--sample", "1")
+    summary = out.summary
+    assert out.code == 1, "invalid bodies MUST count as failures and breach the error-rate SLO"
+    pages = summary["endpoints"]["GET /v1/network/nodes/data"]
+    assert pages["contract_invalid"] > 0 and pages["contract_invalid"] <= pages["failures"]
+    assert any(k.startswith("contract: GET /v1/network/nodes/data") and "MUST" in k for k in pages["failure_kinds"])
+    assert summary["endpoints"]["GET /v1/now"]["contract_invalid"] == 0, "valid bodies MUST pass the sample"
+    assert summary["provenance"]["target_kind"] == "fixture:as-is-2.5"

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"examples per operation and phase (default: {DEFAULT_MAX_EXAMPLES})")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help=f"seed for generation and the fixture relay's data (default: {DEFAULT_SEED})")
-    parser.add_argument("--workers", type=int, default=2, metavar="N", help="concurrent Schemathesis workers")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="concurrent Schemathesis workers (default: 1; the target shares the cores)")
     parser.add_argument("--max-time", type=float, default=None, metavar="S", help="whole-run time limit, seconds")
     parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="S",
                         help=f"per-request time limit, seconds (default: {DEFAULT_REQUEST_TIMEOUT_S:g})")

@@ -157,7 +157,9 @@ class Finding:
 
         A probe row names its rule exactly, so variants that break the same rule are one finding.
         """
-        what = self.rule if self.phase.startswith("probe:") else self.message
+        # Our own checks (and probe rows) state a fixed rule; a built-in check's first line says what broke.
+        fixed = self.phase.startswith("probe:") or self.check.startswith("relay_") or self.check == "schema_correction"
+        what = self.rule if fixed else self.message
         return f"{self.operation}|{self.check}|{normalise_message(what)}"
 
     @property

@@ -25,7 +25,6 @@ from relaycheck.contract.engine import (
     EngineResult,
     GateOptions,
     OperationStats,
-    operation_labels,
     run_engine,
     select_operations,
 )
@@ -119,9 +118,9 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     """Run every stage; ``write_reports`` is called in all cases, with whatever was collected."""
     started = time.monotonic()
     deadline = started + config.max_time if config.max_time else None
-    published = select_operations(config.schema.document, config.include, config.exclude)
+    published = config.schema.document
     document = build_document(published, config.level)
-    operations = operation_labels(document)
+    operations = select_operations(document, config.include, config.exclude)
     deviations = load_deviations(config.deviations) if config.deviations else []
     baseline = load_baseline(config.baseline) if config.baseline else None
 
@@ -148,6 +147,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
         engine: EngineResult = run_engine(
             GateOptions(
                 base_url=config.base_url, document=document, level=config.level, signer=config.signer,
+                operations=operations,
                 max_examples=config.max_examples, seed=config.seed, workers=config.workers,
                 max_time=config.max_time, request_timeout=config.request_timeout, phases=config.phases,
                 max_response_time=config.max_response_time,
@@ -163,7 +163,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             stats[label].by_status.update(entry.by_status)
         if stop_reason == "completed":
             stop_reason = _run_probes(
-                config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline
+                config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline,
+                operations=set(operations),
             )
     except KeyboardInterrupt:
         stop_reason = "interrupted"
@@ -189,6 +190,7 @@ def _run_probes(
     findings: list[Finding],
     progress: Progress,
     deadline: float | None,
+    operations: set[str],
 ) -> str:
     rules = relay_checks.context_for(document) if config.level is Level.STRICT else None
     tables: list[tuple[str, list[probe_mod.Probe]]] = []
@@ -196,6 +198,7 @@ def _run_probes(
         tables.append(("bounds", probe_mod.bounds_probes(document, config.signer)))
     if "signature" in config.probe_tables:
         tables.append(("signature", probe_mod.signature_probes(document, config.signer)))
+    tables = [(name, [p for p in rows if p.operation in operations]) for name, rows in tables]
     for table, rows in tables:
         if deadline is not None and time.monotonic() > deadline:
             return "max_time"
@@ -213,7 +216,7 @@ def _run_probes(
             return "target_unavailable"
     if "paging" in config.probe_tables and (deadline is None or time.monotonic() <= deadline):
         found, statuses = probe_mod.run_paging(config.base_url, document, timeout=config.request_timeout,
-                                               seed=config.seed)
+                                               seed=config.seed, operations=operations)
         findings.extend(found)
         _count(stats, "probe:paging", statuses)
     return "completed"

@@ -337,17 +337,21 @@ def counts_non_negative(exchange: Exchange, ctx: RuleContext) -> list[str]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("relay_v1_success_message", 'v1 2xx bodies carry message == "success"', v1_success_message),
-    Rule("relay_validation_envelope", "400 bodies are the validation envelope naming a field", validation_envelope),
-    Rule("relay_lists_never_null", "lists are never null", lists_never_null),
-    Rule("relay_big_integers_decimal", "big integers are decimal strings", big_integers_are_decimal_strings),
-    Rule("relay_node_counts_ordered", "busy <= active <= all nodes", node_counts_ordered),
-    Rule("relay_task_counts_consistent", "running + queued <= total tasks", task_counts_consistent),
-    Rule("relay_node_data_page_size", "node-data pages are never longer than total", node_data_page_size),
-    Rule("relay_now_agrees_with_clock", "/v1/now agrees with the client clock", now_agrees_with_clock),
-    Rule("relay_rates_in_unit_interval", "rates lie in [0, 1]", rates_in_unit_interval),
-    Rule("relay_counts_non_negative", "counts and durations are non-negative", counts_non_negative),
+    Rule("relay_v1_success_message", 'v1 2xx bodies MUST carry "message": "success"', v1_success_message),
+    Rule("relay_validation_envelope", "400 bodies MUST be the validation envelope naming the offending field",
+         validation_envelope),
+    Rule("relay_lists_never_null", "lists MUST never be null", lists_never_null),
+    Rule("relay_big_integers_decimal", "big integers MUST be decimal strings", big_integers_are_decimal_strings),
+    Rule("relay_node_counts_ordered", "node counts MUST satisfy busy <= active <= all", node_counts_ordered),
+    Rule("relay_task_counts_consistent", "task counts MUST satisfy running + queued <= total",
+         task_counts_consistent),
+    Rule("relay_node_data_page_size", "node-data pages MUST never be longer than total", node_data_page_size),
+    Rule("relay_now_agrees_with_clock",
+         f"/v1/now MUST agree with the client clock within {CLOCK_TOLERANCE_S:g} s", now_agrees_with_clock),
+    Rule("relay_rates_in_unit_interval", "rates MUST lie in [0, 1]", rates_in_unit_interval),
+    Rule("relay_counts_non_negative", "counts and durations MUST be non-negative", counts_non_negative),
 )
+RULES_BY_NAME = {r.name: r for r in RULES}
 RULE_NAMES = tuple(r.name for r in RULES)
 
 

@@ -188,8 +188,10 @@ def _conformance(
     check = getattr(st_checks, finding.check)
     try:
         case.validate_response(response, checks=[check])
-    except AssertionError as exc:
-        text = (str(exc).strip().splitlines() or [""])[0]
+    except (AssertionError, BaseExceptionGroup) as exc:
+        # Schemathesis raises one failure, or a group of them when several checks broke.
+        first = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) and exc.exceptions else exc
+        text = (str(first).strip().splitlines() or [""])[0]
         return _outcome(finding, base_url, True, text or finding.rule)
     return _outcome(finding, base_url, False, f"{finding.check}: holds (answered {response.status_code})")
 

@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,12 @@ def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("relaycheck")
     group.add_argument("--rc-plan", default="", help="run plan as JSON (written by `relaycheck load`)")
     group.add_argument("--rc-profile", default="", help="profile from load/profiles.toml (plain `locust` use)")
+    group.add_argument("--rc-users", type=int, default=0, help="with --rc-profile: N users for the whole run")
+    group.add_argument("--rc-rate", default="", help="with --rc-profile: open model, R or START:END arrivals/s")
+    group.add_argument("--rc-duration", type=float, default=0.0, help="with --rc-profile: run length in seconds")
+    group.add_argument(
+        "--rc-generators", type=int, default=1, help="open model: number of worker processes sharing --rc-rate"
+    )
     group.add_argument("--rc-slo", default="", help="SLO file for the closing verdict (plain `locust` use)")
     group.add_argument("--rc-schema", default="", help="OpenAPI file for the contract sample")
     group.add_argument("--rc-out", default="", help="where the master writes the run record (JSON)")
@@ -100,8 +106,15 @@ def _plan_from_options(env: Environment) -> Plan:
     if plan_json:
         return Plan.from_json(plan_json)
     profile = str(getattr(opts, "rc_profile", "") or "") if opts is not None else ""
-    if profile:
-        plan = build_plan(profile)
+    rate = str(getattr(opts, "rc_rate", "") or "") if opts is not None else ""
+    if profile or rate:
+        plan = build_plan(
+            profile or "smoke",
+            users=int(getattr(opts, "rc_users", 0) or 0) or None,
+            rate=rate or None,
+            duration=float(getattr(opts, "rc_duration", 0.0) or 0.0) or None,
+            processes=int(getattr(opts, "rc_generators", 1) or 1),
+        )
     else:
         # Plain `locust -u N -r R -t T`: one constant stage (no run time: run until stopped).
         users = int(getattr(opts, "num_users", None) or 1)
@@ -111,7 +124,8 @@ def _plan_from_options(env: Environment) -> Plan:
         plan.profile = "cli"
         plan.stages = [Stage(run_time, users=users, spawn_rate=spawn)]
     slo_path = str(getattr(opts, "rc_slo", "") or "") if opts is not None else ""
-    if slo_path and plan.slo is None:
+    if slo_path and plan.slo is None and not isinstance(env.runner, WorkerRunner):
+        # Only the master (or a local run) judges; a worker on another machine may lack the file.
         plan.slo = load_slo(Path(slo_path))
     return plan
 
@@ -138,7 +152,9 @@ def _load_schema_document(env: Environment, plan: Plan) -> dict[str, Any] | None
 def _prepare(env: Environment) -> None:
     plan = _plan_from_options(env)
     STATE.plan = plan
-    STATE.rng = random.Random(plan.seed * 1_000_003 + os.getpid())
+    # One stream per generator process, reproducible from the seed (worker 0, 1, ... or local).
+    index = int(getattr(env.runner, "worker_index", 0) or 0) if isinstance(env.runner, WorkerRunner) else 0
+    STATE.rng = random.Random(plan.seed * 1_000_003 + index)
     STATE.recorder = Recorder(window_s=window_for(plan.duration))
     STATE.sampler = ContractSampler(_load_schema_document(env, plan)) if plan.sample > 0 else None
     opts = env.parsed_options
@@ -162,9 +178,16 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
     start_time: float | None = None,
     **_kwargs: Any,
 ) -> None:
-    # Open-model requests carry how late they were sent: latency counts from the intended time.
-    lag = float(context.get("rc_lag_s", 0.0)) if context else 0.0
-    latency_us = to_us(response_time / 1000.0 + lag)
+    marks = _WIRE.pop(gevent.getcurrent(), None)
+    # Open-model requests carry their intended send time: latency counts from it.
+    intended = context.get("rc_intended") if context else None
+    if marks is not None and marks[1] > 0.0:
+        seconds = marks[1] - (float(intended) if intended is not None else marks[0])
+    elif intended is not None:
+        seconds = time.perf_counter() - float(intended)  # the event fires as the response completes
+    else:
+        seconds = response_time / 1000.0  # no byte went out or came back: Locust's own timing
+    latency_us = to_us(max(seconds, 0.0))
     failure = None if exception is None else (str(exception) or exception.__class__.__name__)
     STATE.recorder.record(f"{request_type} {name}", latency_us, failure, time.time())
     STATE.cum_requests += 1
@@ -174,6 +197,58 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
         runner = _RUNNER.get("runner")
         if runner is not None and not isinstance(runner, MasterRunner):
             gevent.spawn(_stop_users, runner)
+
+
+# --- the wire clock ----------------------------------------------------------------------------------
+#
+# Locust times a request from before the client builds it to after it has parsed the answer; in
+# Python that adds ~0.3 ms of the generator's own work to every figure (wrk, in C, adds next to
+# nothing). We timestamp at the socket instead: from the connect (new connection) or the first
+# byte written, to the return of the last read, per greenlet. Client-side processing is left out,
+# as wrk leaves it out; queueing in the generator's event loop is still counted.
+
+_WIRE: dict[Any, list[float]] = {}
+
+
+def begin_request() -> None:
+    """Forget a previous request's socket marks on this greenlet (one that never fired an event)."""
+    _WIRE.pop(gevent.getcurrent(), None)
+
+
+def _install_wire_clock() -> None:
+    import gevent.socket as gsocket
+
+    cls: Any = gsocket.socket
+    if getattr(cls, "_relaycheck_wire_clock", False):
+        return
+    perf = time.perf_counter
+    current = gevent.getcurrent
+    orig_connect, orig_sendall, orig_recv, orig_recv_into = cls.connect, cls.sendall, cls.recv, cls.recv_into
+
+    def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _WIRE.setdefault(current(), [perf(), 0.0])
+        return orig_connect(self, *args, **kwargs)
+
+    def sendall(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _WIRE.setdefault(current(), [perf(), 0.0])
+        return orig_sendall(self, *args, **kwargs)
+
+    def recv(self: Any, *args: Any, **kwargs: Any) -> Any:
+        data = orig_recv(self, *args, **kwargs)
+        mark = _WIRE.get(current())
+        if mark is not None:
+            mark[1] = perf()
+        return data
+
+    def recv_into(self: Any, *args: Any, **kwargs: Any) -> Any:
+        count = orig_recv_into(self, *args, **kwargs)
+        mark = _WIRE.get(current())
+        if mark is not None:
+            mark[1] = perf()
+        return count
+
+    cls.connect, cls.sendall, cls.recv, cls.recv_into = connect, sendall, recv, recv_into
+    cls._relaycheck_wire_clock = True
 
 
 def _stop_users(runner: Any) -> None:
@@ -188,7 +263,20 @@ def sample_response(endpoint: str, response: Any, query: dict[str, str]) -> str 
     plan, sampler = STATE.plan, STATE.sampler
     if plan is None or sampler is None or STATE.rng.random() >= plan.sample:
         return None
-    problem = sampler.check(endpoint, int(response.status_code or 0), response.content or b"", query)
+    now_wall, now_perf = time.time(), time.perf_counter()
+    mark = _WIRE.get(gevent.getcurrent())
+    # The clock rule needs when the request left: the socket mark says it, else Locust's start.
+    sent_at = now_wall - (now_perf - mark[0]) if mark is not None else now_wall - 1.0
+    headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+    problem = sampler.check(
+        endpoint,
+        int(response.status_code or 0),
+        response.content or b"",
+        query,
+        headers=headers,
+        sent_at=sent_at,
+        received_at=now_wall,
+    )
     STATE.recorder.note_sample(endpoint, problem is not None)
     return problem
 
@@ -218,6 +306,8 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     gevent.spawn(_hard_stop, environment, plan.hard_stop_s)
     if STATE.progress_every > 0:
         gevent.spawn(_progress, environment)
+    if plan.slo is not None and (plan.stress or plan.slo.get("abort_on_breach")):
+        gevent.spawn(_judge_loop, environment)
 
 
 def _hard_stop(environment: Environment, after: float) -> None:
@@ -336,6 +426,11 @@ def _progress(environment: Environment) -> None:
             f"{elapsed:6.1f}s/{plan.duration:.0f}s  {load}  req/s {reqs / span:.1f}  p95 {p95}"
             f"  requests {total}  errors {errors} ({(errors / total * 100) if total else 0:.2f}%)"
         )
+
+
+def _judge_loop(environment: Environment) -> None:
+    while environment.runner is not None and environment.runner.state not in (STATE_STOPPED,):
+        gevent.sleep(1.0)
         _judge_live(environment)
 
 
@@ -478,7 +573,8 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _print_closing_table(plan: Plan, finished: float) -> None:
-    duration = max(finished - (STATE.started_wall or finished), 1e-9)
+    end = min(STATE.recorder.last_at or finished, finished)
+    duration = max(end - (STATE.started_wall or finished), 1e-9)
     verdicts = evaluate(plan.slo, STATE.recorder.endpoints, duration) if plan.slo else []
     lines = [f"{'endpoint':36} {'reqs':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'fail':>6}  SLO"]
     for name, stats in sorted(STATE.recorder.endpoints.items()):
@@ -502,13 +598,16 @@ def _print_closing_table(plan: Plan, finished: float) -> None:
 
 
 def run_arrivals(send: Callable[[float], None]) -> None:
-    """Call ``send(lag_s)`` at the plan's intended times from one user; counts late and dropped.
+    """Call ``send(intended)`` at the plan's intended times from one user; counts late and dropped.
 
-    ``lag_s`` is measured in the sending greenlet just before the request goes out, so the time
-    an arrival waited for the scheduler, a free slot or the event loop is part of its latency.
+    ``intended`` is a ``time.perf_counter()`` value; the request's latency counts from it, so the
+    time an arrival waited for the scheduler, a free slot or the event loop is part of it.
     """
     plan = STATE.plan
     assert plan is not None
+    if plan.mode != "open":
+        # Run outside an open-model plan (``python load/arrivals.py``): a gentle 1/s to debug with.
+        plan = replace(plan, mode="open", stages=[Stage(plan.duration, rate=1.0)])
     counters = STATE.recorder
     share = 1.0 / max(plan.arrival_users, 1)
     started = STATE.started_wall or time.time()
@@ -522,7 +621,7 @@ def run_arrivals(send: Callable[[float], None]) -> None:
         if lag > late_s:
             counters.arrivals.late += 1
         counters.arrivals.max_lag_us = max(counters.arrivals.max_lag_us, to_us(lag))
-        send(lag)
+        send(intended)
 
     first = time.perf_counter() - origin_perf
     # A random phase per generator keeps several processes from firing in lockstep.
@@ -550,6 +649,7 @@ def run_arrivals(send: Callable[[float], None]) -> None:
 
 
 def _install() -> None:
+    _install_wire_clock()
     # Registered explicitly (not by decorator) so the module stays typed under mypy --strict;
     # Locust's EventHook.add_listener carries no annotations.
     hooks: Any = events

@@ -40,7 +40,7 @@ def timeseries(recorder: Recorder, started: float) -> list[dict[str, Any]]:
         pct = percentiles_ms(window.hist)
         rows.append(
             {
-                "t": round(key * recorder.window_s - started, 3),
+                "t": round((key + 1) * recorder.window_s - started, 3),  # window end: its figures are known then
                 "requests": window.requests,
                 "failures": window.failures,
                 "rps": round(window.requests / recorder.window_s, 3),
@@ -115,6 +115,8 @@ def build_summary(
             "late_threshold_ms": plan.late_ms,
             "dropped": arrivals.dropped,
             "max_send_lag_ms": arrivals.max_lag_us / 1000.0,
+            # Sent but cut off by the end of the run (users are stopped, not drained).
+            "unfinished_at_stop": max(arrivals.sent - total.requests, 0),
             "latency_from": "intended send time (coordinated omission corrected)",
         }
         if plan.mode == "open"
@@ -182,14 +184,19 @@ def write_plots(summary: dict[str, Any], recorder: Recorder, out_dir: Path) -> l
         if stats.requests == 0:
             continue
         xs, ys = [], []
+        # Beyond 1 - 1/n a percentile says nothing new about n samples; cap the axis there.
+        top = 100.0 * (1.0 - 1.0 / max(stats.requests, 2))
         for item in stats.hist.get_percentile_iterator(5):
-            pct = min(item.percentile_level_iterated_to, 99.9999)
+            pct = min(item.percentile_level_iterated_to, top)
             xs.append(1.0 / (1.0 - pct / 100.0))
             ys.append(item.value_iterated_to / 1000.0)
         ax.plot(xs, ys, label=name)
     ax.set_xscale("log")
-    ticks = [1, 2, 10, 100, 1000, 10000]
-    ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%"])
+    ticks = [1, 2, 10, 100, 1000, 10000, 100000]
+    labels = ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+    largest = max((s.requests for s in recorder.endpoints.values()), default=2)
+    keep = [i for i, t in enumerate(ticks) if t <= max(largest, 10)]
+    ax.set_xticks([ticks[i] for i in keep], [labels[i] for i in keep])
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
     ax.set_title("Latency distribution per endpoint (HDR)")
@@ -253,7 +260,8 @@ def console_table(summary: dict[str, Any]) -> str:
     if om:
         lines.append(
             f"open model: {om['intended']} arrivals intended, {om['sent']} sent, {om['late']} late "
-            f"(> {om['late_threshold_ms']:g} ms), {om['dropped']} dropped; latency from intended send time"
+            f"(> {om['late_threshold_ms']:g} ms), {om['dropped']} dropped, {om['unfinished_at_stop']} cut off by the "
+            "end of the run; latency from intended send time"
         )
     stress = summary.get("stress")
     if stress:

@@ -1,20 +1,27 @@
 """Contract under load: a sample of responses checked against the target's schema and strict rules.
 
-Kept small on purpose: JSON Schema of the declared 200 response (compiled once, jsonschema-rs,
-which schemathesis already ships) plus the strict rules the Relay's clients rely on. A body that
-fails is a failed request, so it shows in the error rate and the SLO gate.
+JSON Schema of the declared 200 response (compiled once, jsonschema-rs, which schemathesis
+already ships), then the contract gate's own Relay rules. A body that fails is a failed request,
+so it shows in the error rate and the SLO gate.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable
 from typing import Any
 
 import jsonschema_rs
 
-Check = Callable[[Any, dict[str, str]], str | None]
+from relaycheck.contract import relay_checks
+
+#: The endpoints the scenarios hit, whose 200 responses are validated.
+SAMPLED = (
+    "GET /v1/network",
+    "GET /v1/network/nodes/number",
+    "GET /v1/network/tasks/number",
+    "GET /v1/network/nodes/data",
+    "GET /v1/now",
+)
 
 
 def _openapi_to_jsonschema(node: Any) -> Any:
@@ -45,93 +52,61 @@ def response_validators(document: dict[str, Any], paths: list[str]) -> dict[str,
     return validators
 
 
-def _data(body: Any) -> Any:
-    return body.get("data") if isinstance(body, dict) else None
+class _SampledExchange(relay_checks.Exchange):
+    """An exchange whose body is parsed once, however many rules read it (pages are ~15 kB)."""
 
+    _parsed: Any = None
 
-def _nodes_number(body: Any, _query: dict[str, str]) -> str | None:
-    d = _data(body)
-    if not isinstance(d, dict):
-        return "data MUST be an object"
-    try:
-        busy, active, total = int(d["busy_nodes"]), int(d["active_nodes"]), int(d["all_nodes"])
-    except (KeyError, TypeError, ValueError):
-        return "data MUST carry integer busy_nodes, active_nodes, all_nodes"
-    if not busy <= active <= total:
-        return f"busy_nodes <= active_nodes <= all_nodes MUST hold, got {busy}, {active}, {total}"
-    return None
-
-
-def _tasks_number(body: Any, _query: dict[str, str]) -> str | None:
-    d = _data(body)
-    if not isinstance(d, dict):
-        return "data MUST be an object"
-    try:
-        running, queued, total = int(d["running_tasks"]), int(d["queued_tasks"]), int(d["total_tasks"])
-    except (KeyError, TypeError, ValueError):
-        return "data MUST carry integer running_tasks, queued_tasks, total_tasks"
-    if running + queued > total:
-        return f"running_tasks + queued_tasks <= total_tasks MUST hold, got {running} + {queued} > {total}"
-    return None
-
-
-def _nodes_data(body: Any, query: dict[str, str]) -> str | None:
-    d = _data(body)
-    if d is None:
-        return "data MUST be a list, never null (an empty page is [])"
-    if not isinstance(d, list):
-        return "data MUST be a list"
-    total = int(query.get("total", "0") or 0)
-    if total and len(d) > total:
-        return f"a page MUST hold at most total={total} items, got {len(d)}"
-    return None
-
-
-def _now(body: Any, _query: dict[str, str]) -> str | None:
-    d = _data(body)
-    if not isinstance(d, dict) or isinstance(d.get("now"), bool) or not isinstance(d.get("now"), int):
-        return "data.now MUST be an integer (unix seconds)"
-    return None
-
-
-def _network(body: Any, _query: dict[str, str]) -> str | None:
-    d = _data(body)
-    if not isinstance(d, dict) or not isinstance(d.get("tflops"), int | float) or isinstance(d.get("tflops"), bool):
-        return "data.tflops MUST be a number"
-    return None
-
-
-STRICT: dict[str, Check] = {
-    "GET /v1/network": _network,
-    "GET /v1/network/nodes/number": _nodes_number,
-    "GET /v1/network/tasks/number": _tasks_number,
-    "GET /v1/network/nodes/data": _nodes_data,
-    "GET /v1/now": _now,
-}
+    def json(self) -> Any:
+        if self._parsed is None:
+            self._parsed = super().json()
+        return self._parsed
 
 
 class ContractSampler:
-    """Checks one response body; returns the broken rule (MUST wording) or None when it holds."""
+    """Checks one response: the schema's 200 response, then the contract gate's Relay rules.
+
+    The rules are the contract engineer's (``relaycheck.contract.relay_checks``), so a body the
+    gate rejects is rejected under load too, with the same MUST sentence.
+    """
 
     def __init__(self, document: dict[str, Any] | None) -> None:
-        paths = [key.split(" ", 1)[1] for key in STRICT]
+        paths = [p.split(" ", 1)[1] for p in SAMPLED]
         self.validators = response_validators(document, paths) if document else {}
+        self.context = relay_checks.context_for(document or {})
 
-    def check(self, endpoint: str, status: int, content: bytes, query: dict[str, str]) -> str | None:
+    def check(
+        self,
+        endpoint: str,
+        status: int,
+        content: bytes,
+        query: dict[str, str],
+        *,
+        headers: dict[str, str] | None = None,
+        sent_at: float = 0.0,
+        received_at: float = 0.0,
+    ) -> str | None:
         if status != 200:
             return None  # the status failure is already reported; a body check would only repeat it
-        try:
-            body = json.loads(content)
-        except (ValueError, UnicodeDecodeError):
-            return f"contract: {endpoint} body MUST be JSON"
-        if not isinstance(body, dict) or body.get("message") != "success":
-            return f"contract: {endpoint} message MUST be \"success\""
+        method, path = endpoint.split(" ", 1)
+        exchange = _SampledExchange(
+            method=method,
+            path=path,
+            status=status,
+            headers=headers or {"content-type": "application/json"},
+            body=content,
+            query=query,
+            sent_at=sent_at,
+            received_at=received_at,
+        )
+        body = exchange.json()
+        if not isinstance(body, dict):
+            return f"contract: {endpoint} body MUST be a JSON object"
         validator = self.validators.get(endpoint)
         if validator is not None:
             error = next(iter(validator.iter_errors(body)), None)
             if error is not None:
                 where = "/".join(str(p) for p in error.instance_path) or "(root)"
                 return f"contract: {endpoint} body MUST match the schema's 200 response ({where}: {error.message})"
-        rule = STRICT.get(endpoint)
-        problem = rule(body, query) if rule else None
-        return f"contract: {endpoint} {problem}" if problem else None
+        broken = relay_checks.evaluate(exchange, self.context)
+        return f"contract: {endpoint} {broken[0][1]}" if broken else None

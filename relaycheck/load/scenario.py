@@ -6,7 +6,7 @@ import json
 import random
 from typing import Any
 
-from relaycheck.load.plugin import sample_response, state
+from relaycheck.load.plugin import begin_request, sample_response, state
 
 PAGE_SIZE = 100
 #: A relay that never returns a short page must not trap a dashboard user forever.
@@ -29,14 +29,15 @@ def checked_get(
     query: dict[str, str] | None = None,
     *,
     parse: bool = False,
-    lag_s: float | None = None,
+    intended: float | None = None,
 ) -> Any:
     """GET ``path``; a failure carries the broken rule. Returns ``data`` when ``parse`` and it holds."""
     query = query or {}
     endpoint = f"GET {path}"
     # Our own values are digits only; urlencode's quoting would cost more than the rest of this call.
     url = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-    context = {"rc_lag_s": lag_s} if lag_s is not None else {}
+    context = {"rc_intended": intended} if intended is not None else {}
+    begin_request()
     with user.client.get(url, name=path, catch_response=True, context=context) as response:
         status = int(response.status_code or 0)
         if status != 200:
@@ -92,7 +93,7 @@ def clock_tick(user: Any) -> None:
     checked_get(user, "/v1/now")
 
 
-def arrival_send(user: Any, lag_s: float) -> None:
+def arrival_send(user: Any, intended: float) -> None:
     """One open-model arrival: an endpoint drawn by the data-set weights."""
     plan = state().plan
     weights = plan.endpoint_weights if plan is not None else {"GET /v1/now": 1.0}
@@ -102,4 +103,4 @@ def arrival_send(user: Any, lag_s: float) -> None:
     query = None
     if path == "/v1/network/nodes/data":
         query = {"start": str(rng().randrange(0, 300, PAGE_SIZE)), "total": str(PAGE_SIZE)}
-    checked_get(user, path, query, lag_s=lag_s)
+    checked_get(user, path, query, intended=intended)

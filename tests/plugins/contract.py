@@ -129,7 +129,7 @@ def _misbehaving_handler(mode: str, schema: bytes, state: dict[str, Any]) -> typ
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
                 self.close_connection = True
-            elif mode == "die" and state["requests"] > 15:
+            elif mode == "die" and state["requests"] > 3:
                 threading.Thread(target=state["stop"], daemon=True).start()
                 self.connection.close()
                 self.close_connection = True
