@@ -32,6 +32,10 @@ FAULT_CASES: list[tuple[str, str, str, str]] = [
     ("wrong-content-type", "published", "GET /v1/now", "content_type_conformance"),
     ("missing-required-property", "strict", "GET /v1/now", "response_schema_conformance"),
     ("method-404", "published", "GET /v1/now", "unsupported_method"),
+    ("rate-above-one", "strict", "GET /v1/stats/line_chart/task_success_rate", "relay_rates_in_unit_interval"),
+    ("signature-not-enforced", "strict", "POST /v1/node/{address}/join", "signature_rejected"),
+    ("short-signature-panic", "strict", "POST /v1/node/{address}/quit", "signature_rejected"),
+    ("valid-signature-rejected", "strict", "POST /v1/node/{address}/join", "signature_accepted"),
 ]
 
 #: Built-in checks that cannot apply to the Relay, and why (asserted, so the list stays honest).

@@ -75,6 +75,16 @@ DETECTORS: dict[str, Detector] = {
     "running-gt-total": lambda c, u: _greater(_data(c, u + "/v1/network/tasks/number"), "running_tasks",
                                               "total_tasks"),
     "negative-count": lambda c, u: _data(c, u + "/v1/network/nodes/number")["all_nodes"] < 0,
+    "events-type-filter-500": lambda c, u: (
+        c.get(u + "/v1/events?event_type=TaskStarted&limit=1").status_code == 500
+        and json.loads(c.get(u + "/v1/events/current_id?event_type=TaskStarted").content)
+        == {"message": "Error 1054 (42S22): Unknown column 'event_type' in 'where clause'"}
+    ),
+    "stats-before-sync": lambda c, u: (
+        _data(c, u + "/v1/network/nodes/number") == {"all_nodes": 0, "busy_nodes": 0, "active_nodes": 0}
+        and _data(c, u + "/v1/network/tasks/number") == {"total_tasks": 0, "running_tasks": 0, "queued_tasks": 0}
+        and _data(c, u + "/v1/network") == {"tflops": 0}
+    ),
     "rate-above-one": lambda c, u: any(
         r > 1 for r in _data(c, u + "/v1/stats/line_chart/task_success_rate?task_type=All&period=Hour")["success_rate"]
     ),
@@ -84,7 +94,7 @@ DETECTORS: dict[str, Detector] = {
 GROUPS: tuple[tuple[str, ...], ...] = (
     ("busy-gt-active", "running-gt-total", "rate-above-one", "clock-skew", "reject-valid-total",
      "negative-start-rejected", "message-not-success", "page-longer-than-total", "negative-count"),
-    ("pages-overlap", "accept-out-of-range-total"),
+    ("pages-overlap", "accept-out-of-range-total", "stats-before-sync"),
     ("wrong-content-type", "missing-required-property"),
     ("server-error",),
 )

@@ -143,10 +143,14 @@ def schemathesis_config(options: GateOptions) -> dict[str, Any]:
         checks[name] = {"enabled": options.level is Level.STRICT}
     config: dict[str, Any] = {
         "seed": options.seed,
-        "generation": {"mode": "all", "max-examples": options.max_examples},
+        # No example database: the seed alone decides what is sent, so a run can be repeated.
+        "generation": {"mode": "all", "max-examples": options.max_examples, "database": "none"},
         "checks": checks,
         "phases": {name: {"enabled": name in options.phases} for name in PHASES},
         "suppress-health-check": ["all"],
+        # One defect must not hide another on the same operation (as-is 2.5: a bad balance would
+        # otherwise mask start=-1).
+        "continue-on-failure": True,
     }
     # No "max-time" here: Schemathesis reads it as a budget to fill (fuzzing cycles until it is
     # spent), while ours is a limit; run_engine enforces it by stopping the stream.

@@ -71,6 +71,16 @@ def _default_path_value(name: str, signer: Signer) -> str:
     return "relaycheck"
 
 
+#: Body values a Relay handler accepts beyond the schema's types (a control request should succeed).
+_NAMED_VALUES: dict[str, Any] = {
+    "version": "2.5.0",
+    "task_version": "2.5.0",
+    "gpu_name": "NVIDIA GeForce RTX 4090",
+    "gpu_vram": 24,
+    "to": "0x000000000000000000000000000000000000dEaD",
+}
+
+
 def valid_value(schema: Mapping[str, Any]) -> Any:
     """A small value the schema accepts, for parameters a probe does not vary."""
     if schema.get("enum"):
@@ -138,7 +148,7 @@ def base_request(
         body = {}
         for name, sub in (schema.get("properties") or {}).items():
             if name in required and str(name).lower() not in ("timestamp", "signature"):
-                body[name] = valid_value(resolve(document, sub))
+                body[name] = _NAMED_VALUES.get(str(name), valid_value(resolve(document, sub)))
         has_body = True
     return RecordedRequest(
         operation=f"{method.upper()} {path}",
