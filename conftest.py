@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.http",  # throwaway loopback HTTP servers (schema URLs, dead and misbehaving targets)
     "tests.plugins.load",  # fixture relays with load knobs; `relaycheck load` in-process
     "tests.plugins.contract",  # `relaycheck contract` in-process against fixture relays; summary.json out
+    "tests.plugins.mutation",  # benchmarks/mutation_proxy.py in front of the fixture relay: one named fault
 ]

@@ -12,7 +12,7 @@ from relaycheck.contract.pytest_support import build_pytest_schema
 schema = build_pytest_schema(SIGNER)
 
 
-@schema.parametrize()
+@schema.parametrize()  # type: ignore[untyped-decorator]
 def test_operation(case: Any, relay_url: str) -> None:
     case.call_and_validate(base_url=relay_url)
 

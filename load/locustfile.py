@@ -10,6 +10,8 @@ percentile printed by relaycheck comes from exact HDR histograms, not Locust's r
 
 from __future__ import annotations
 
+from typing import Any
+
 # load/ is on sys.path when Locust imports this file, so the scenario modules import by name.
 from arrivals import ArrivalUser
 from clock import ClockUser
@@ -32,7 +34,8 @@ class RelaycheckShape(LoadTestShape):
         plan = st.plan
         if plan is None or st.stop_reason is not None:
             return None
-        found = plan.stage_at(self.get_run_time())
+        shape: Any = self  # LoadTestShape.get_run_time is unannotated
+        found = plan.stage_at(float(shape.get_run_time()))
         if found is None:
             return None
         _, stage = found

@@ -3,6 +3,7 @@ only new findings fail the gate."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_deviation_entries_must_say_why(tmp_path: Path) -> None:
 def test_baseline_only_new_findings_fail(tmp_path: Path) -> None:
     path = tmp_path / "summary.json"
     old = _finding("GET /v1/now", "not_a_server_error", "Server error 500")
-    path.write_text('{"findings": [{"key": "%s"}]}' % old.key)
+    path.write_text(json.dumps({"findings": [{"key": old.key}]}))
     again = _finding("GET /v1/now", "not_a_server_error", "Server error 503")  # same rule, other numbers
     new = _finding("GET /v1/network", "not_a_server_error")
     apply_baseline([again, new], load_baseline(str(path)))

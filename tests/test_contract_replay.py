@@ -41,14 +41,14 @@ def conforming_url() -> Iterator[str]:
 def _finding_dir(run: GateRun, operation: str, check: str) -> Path:
     fired = run.fired(check, operation)
     assert fired, sorted(run.failing_checks)
-    return run.report_dir / "findings" / fired[0]["id"]
+    return run.report_dir / "findings" / str(fired[0]["id"])
 
 
-@pytest.mark.parametrize(("fault", "level", "operation", "check"), REPLAY_CASES,
-                         ids=[f"{c[3]} {c[2]}" for c in REPLAY_CASES])
+@pytest.mark.parametrize("case", REPLAY_CASES, ids=[f"{c[3]} {c[2]}" for c in REPLAY_CASES])
 def test_replay_reproduces_on_broken_and_passes_on_conforming(
-    run_gate: RunGate, conforming_url: str, fault: str, level: str, operation: str, check: str
+    run_gate: RunGate, conforming_url: str, case: tuple[str, str, str, str]
 ) -> None:
+    fault, level, operation, check = case
     run = run_gate("--include", operation, "--level", level, fault=fault)
     directory = _finding_dir(run, operation, check)
     for name in ("finding.json", "exchange.json", "exchange.har", "curl.sh"):

@@ -101,3 +101,32 @@ def test_whole_run_time_limit(run_gate: RunGate, misbehaving_target: StartMisbeh
     assert time.monotonic() - started < 30, "--max-time MUST bound the run"
     assert run.code == 1
     _reports_written(run.report_dir)
+
+
+def test_interrupt_keeps_the_reports(tmp_path: Path) -> None:
+    """Ctrl-C mid-run: exit 130 within seconds, summary.json says interrupted."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from relaycheck.paths import REPO_ROOT
+
+    # A shell may start us with SIGINT ignored; the gate under test must see it as Ctrl-C.
+    launcher = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "from relaycheck.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher, "contract", "--report-dir", str(tmp_path), "--max-examples", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the engine has sent requests
+        if "requests" in line and "[examples]" not in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    summary = json.loads((tmp_path / "contract" / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted"
+    assert (tmp_path / "contract" / "junit.xml").is_file()

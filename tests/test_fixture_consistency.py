@@ -162,3 +162,21 @@ def test_seeded_tasks_read_like_created_ones(signed: SignedClient) -> None:
 
 def creator_signer_at(index: int) -> Signer:
     return Signer(derive_private_key(SEED, index))
+
+
+def test_working_nodes_use_their_tasks_models(fresh_relay: FixtureRelay) -> None:
+    """service.nodeStartTask marks the task's models in use on the node and every other model unused;
+    pending-pause and pending-quit nodes (service.nodeFinishTask) are still running their task."""
+    with sqlite3.connect(fresh_relay.database) as conn:
+        rows = conn.execute(
+            "SELECT n.address, n.status, t.model_ids, t.status FROM nodes n"
+            " LEFT JOIN inference_tasks t ON t.task_id_commitment = n.current_task_id_commitment"
+            " WHERE n.status IN (2, 3, 4)"
+        ).fetchall()
+        statuses = {r[1] for r in rows}
+        assert statuses == {2, 3, 4}, "the seed MUST hold busy, pending-pause and pending-quit nodes"
+        for address, _, models, task_status in rows:
+            assert task_status is not None and 1 <= task_status <= 6, f"{address} MUST run a started task"
+            in_use = {m for (m,) in conn.execute(
+                "SELECT model_id FROM node_models WHERE node_address = ? AND in_use = 1", (address,))}
+            assert in_use == set(models.split(";")), f"{address} MUST use exactly its task's models"

@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -111,16 +112,18 @@ def test_every_fault_has_a_detector() -> None:
 @pytest.fixture(scope="module")
 def fault_relays() -> Iterator[dict[str, FixtureRelay]]:
     relays: dict[str, FixtureRelay] = {}
-    started: list[FixtureRelay] = []
+    pending = [FixtureRelay("conforming", seed=SEED, faults=group) for group in GROUPS]
     try:
-        for group in GROUPS:
-            running = FixtureRelay("conforming", seed=SEED, faults=group).start()
-            started.append(running)
+        # Each start mostly waits for its granian process to come up: overlap the waits.
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            for _ in pool.map(FixtureRelay.start, pending):
+                pass
+        for group, running in zip(GROUPS, pending, strict=True):
             for name in group:
                 relays[name] = running
         yield relays
     finally:
-        for running in started:
+        for running in pending:
             running.stop()
 
 

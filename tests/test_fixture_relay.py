@@ -7,9 +7,11 @@ import http.client
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,7 +225,13 @@ def test_invariants_hold_on_seeded_data(fresh_relay: FixtureRelay, relay_http: h
     assert tasks["running_tasks"] + tasks["queued_tasks"] <= tasks["total_tasks"], (
         "running + queued <= total MUST hold"
     )
-    assert nodes["busy_nodes"] == tasks["running_tasks"], "each busy node MUST run one task"
+    with sqlite3.connect(fresh_relay.database) as conn:
+        (working,) = conn.execute("SELECT COUNT(*) FROM nodes WHERE status IN (2, 3, 4)"
+                                  " AND current_task_id_commitment IS NOT NULL").fetchone()
+    # service.nodeFinishTask: busy, pending-pause and pending-quit nodes each run exactly one task.
+    assert nodes["busy_nodes"] <= working == tasks["running_tasks"], (
+        "each busy or pending node MUST run one task, and no other task may be running"
+    )
     pages = _all_pages(relay_http, url, 37)
     addresses = [item["address"] for page in pages for item in page]
     assert len(addresses) == len(set(addresses)) == nodes["all_nodes"], (
@@ -301,27 +309,45 @@ def test_serve_prints_url_and_stops_cleanly_on_sigterm() -> None:
             proc.wait()
 
 
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (["--nodes", "0"], "--nodes"),
-        (["--nodes", "many"], "nodes"),
-        (["--fault", "nope"], "unknown fault 'nope'"),
-        (["--behaviour", "strict"], "unknown behaviour 'strict'"),
-        (["--latency", "5"], "--latency"),
-        (["--error-rate", "2"], "--error-rate"),
-        (["--stall", "5s/1s"], "--stall"),
-        (["--fund", "0xabc=1"], "--fund"),
-        (["--fund", f"{'0x' + 'ab' * 20}=lots"], "--fund"),
-        (["--port", "70000"], "--port"),
-    ],
-    ids=lambda v: " ".join(v) if isinstance(v, list) else v,
-)
+BAD_SERVE_OPTIONS = [
+    (["--nodes", "0"], "--nodes"),
+    (["--nodes", "many"], "nodes"),
+    (["--fault", "nope"], "unknown fault 'nope'"),
+    (["--behaviour", "strict"], "unknown behaviour 'strict'"),
+    (["--latency", "5"], "--latency"),
+    (["--error-rate", "2"], "--error-rate"),
+    (["--stall", "5s/1s"], "--stall"),
+    (["--fund", "0xabc=1"], "--fund"),
+    (["--fund", f"{'0x' + 'ab' * 20}=lots"], "--fund"),
+    (["--port", "70000"], "--port"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), BAD_SERVE_OPTIONS[2:4],
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else v)
 def test_serve_bad_options_are_one_line(run_cli: Any, args: list[str], fragment: str) -> None:
     run_cli("serve", *args, timeout=30).assert_one_line_error(fragment)
 
 
+@pytest.mark.parametrize(("args", "fragment"), BAD_SERVE_OPTIONS,
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_serve_bad_options_in_process(args: list[str], fragment: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same one-line errors through relaycheck.cli.main, without a Python start-up per case
+    (two cases above also go through a real subprocess)."""
+    from relaycheck import cli
+    from tests.plugins.cli import Result
 
+    def never(self: FixtureRelay) -> FixtureRelay:
+        raise AssertionError("a bad option MUST be refused before any relay starts")
+
+    monkeypatch.setattr(FixtureRelay, "start", never)
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("RELAYCHECK_")]:
+        monkeypatch.delenv(name)
+    code = cli.main(["serve", *args])
+    out = capsys.readouterr()
+    Result(code, out.out, out.err).assert_one_line_error(fragment)
 
 
 def _per_worker_counts(url: str, workers: int = 2, rounds: int = 20) -> dict[int, set[int]]:

@@ -134,9 +134,9 @@ def test_open_model_counts_from_intended_send_time(
     summary = out.summary
     om = summary["open_model"]
     assert summary["run"]["model"] == "open"
-    assert om["intended"] == om["sent"] + om["dropped"], om
+    assert om["dropped"] == 0 and om["not_sent_at_stop"] <= 5, f"arrivals MUST go out as scheduled: {om}"
     assert abs(om["intended"] - 160) <= 8, f"40/s for 4 s MUST schedule about 160 arrivals, got {om['intended']}"
-    assert summary["totals"]["requests"] <= om["sent"]
+    assert summary["totals"]["requests"] <= om["sent"], "no request MUST be counted that was not sent"
     p99 = summary["totals"]["latency_ms"]["p99"]
     # Arrivals during a 600 ms stall wait up to 600 ms; counted from their intended time, the tail shows it.
     assert p99 >= 350, f"open-model p99 MUST include the stall (>= 350 ms), got {p99}"

@@ -93,6 +93,7 @@ def test_profiles_build_and_overrides() -> None:
         ({"duration": -1.0}, "--duration"),
         ({"processes": 0}, "--processes"),
     ],
+    ids=["users-and-rate", "rate-not-a-number", "rate-zero", "users-zero", "duration-negative", "processes-zero"],
 )
 def test_bad_options_are_one_clear_line(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(RelaycheckError) as err:

@@ -268,9 +268,9 @@ def _collect(
                 continue
             case = node.value
             interaction = recorder.interactions.get(case_id)
-            if not _is_relay_defect(check.name, interaction, options.document):
-                continue
             failure = check.failure_info.failure
+            if not _is_relay_defect(check.name, interaction, options.document, str(failure.message or "")):
+                continue
             message = str(failure.title or "")
             if failure.message:
                 message = f"{message}: {failure.message}" if message else str(failure.message)
@@ -288,11 +288,14 @@ def _collect(
             findings.setdefault(finding.key, finding)
 
 
-def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any]) -> bool:
+def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any], message: str = "") -> bool:
     """Drop what a built-in check reports only because it assumes another API's conventions."""
     response = getattr(interaction, "response", None)
     if response is None:
         return True
+    if check == "negative_data_rejection" and _only_empty_optional_query(interaction, document, message):
+        # The Relay reads an empty query value as absent (gin), and absent is valid when optional.
+        return False
     if check == "positive_data_acceptance":
         # The Relay answers 400 for "not found" and "not allowed" too; only an input-validation
         # refusal of schema-valid data breaks the contract.
@@ -300,6 +303,34 @@ def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any]) 
     if check == "allow_header_conformance":
         return not _allow_explained_by_other_template(interaction, document)
     return True
+
+
+def _only_empty_optional_query(interaction: Any, document: Mapping[str, Any], message: str) -> bool:
+    """Whether the parameters the check names as invalid all went out as empty optional query values."""
+    import re
+    from urllib.parse import parse_qsl, urlparse
+
+    listed = re.search(r"parameters? ((?:`[^`]+`(?:, )?)+) in query", message)
+    named = set(re.findall(r"`([^`]+)`", listed.group(1))) if listed else set()
+    if not named:
+        return False
+    url = urlparse(str(interaction.request.uri))
+    empty = {k for k, v in parse_qsl(url.query, keep_blank_values=True) if v == ""}
+    if not named <= empty:
+        return False
+    required: set[str] = set()
+    for template, item in (document.get("paths") or {}).items():
+        op = item.get(str(interaction.request.method).lower()) if isinstance(item, Mapping) else None
+        if isinstance(op, Mapping) and _template_matches(template, url.path):
+            required |= {str(p.get("name")) for p in op.get("parameters") or [] if p.get("required")}
+    return not named & required
+
+
+def _template_matches(template: str, path: str) -> bool:
+    import re
+
+    pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+    return re.match(pattern, path) is not None
 
 
 def is_validation_refusal(body: bytes) -> bool:

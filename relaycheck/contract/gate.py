@@ -144,28 +144,31 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
                         message=f"the served schema needs the correction at {defect.pointer}", phase="schema",
                         seed=config.seed,
                     ))
-        engine: EngineResult = run_engine(
-            GateOptions(
-                base_url=config.base_url, document=document, level=config.level, signer=config.signer,
-                operations=operations,
-                max_examples=config.max_examples, seed=config.seed, workers=config.workers,
-                max_time=config.max_time, request_timeout=config.request_timeout, phases=config.phases,
-                max_response_time=config.max_response_time,
-            ),
-            progress=progress.engine,
+        # Probes first: their controls (a signed node join, say) need the target's pristine state,
+        # and what they leave behind (a joined node) lets fuzzing reach further.
+        stop_reason = _run_probes(
+            config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline,
+            operations=set(operations),
         )
-        findings.extend(engine.findings)
-        errors.extend(engine.errors)
-        stop_reason = engine.stop_reason
-        for label, entry in engine.stats.items():
-            stats.setdefault(label, OperationStats())
-            stats[label].by_phase.update(entry.by_phase)
-            stats[label].by_status.update(entry.by_status)
         if stop_reason == "completed":
-            stop_reason = _run_probes(
-                config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline,
-                operations=set(operations),
+            remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
+            engine: EngineResult = run_engine(
+                GateOptions(
+                    base_url=config.base_url, document=document, level=config.level, signer=config.signer,
+                    operations=operations,
+                    max_examples=config.max_examples, seed=config.seed, workers=config.workers,
+                    max_time=remaining, request_timeout=config.request_timeout, phases=config.phases,
+                    max_response_time=config.max_response_time,
+                ),
+                progress=progress.engine,
             )
+            findings.extend(engine.findings)
+            errors.extend(engine.errors)
+            stop_reason = engine.stop_reason
+            for label, entry in engine.stats.items():
+                stats.setdefault(label, OperationStats())
+                stats[label].by_phase.update(entry.by_phase)
+                stats[label].by_status.update(entry.by_status)
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:

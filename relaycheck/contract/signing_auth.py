@@ -225,9 +225,30 @@ def carrier_is_well_formed(spec: SignedOperation, query: Mapping[str, Any], body
     sig = container[spec.signature_name]
     if isinstance(ts, bool) or not isinstance(sig, str):
         return False
-    if isinstance(ts, int):
-        return True
-    return isinstance(ts, str) and ts.lstrip("-").isdigit() and spec.carrier == "query"
+    if isinstance(ts, str) and spec.carrier == "query" and ts.lstrip("-").isdigit():
+        ts = int(ts)
+    # int64 is the declared range: a value outside it is a mutation, not a timestamp to replace.
+    return isinstance(ts, int) and _INT64_MIN <= ts <= _INT64_MAX
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def mutated_names(case: Any) -> set[str]:
+    """Lower-cased names of the parameters or body properties a negative case broke on purpose."""
+    meta = getattr(case, "meta", None)
+    data = getattr(getattr(meta, "phase", None), "data", None)
+    names: set[str] = set()
+    parameter = getattr(data, "parameter", None)
+    if parameter:
+        names.add(str(parameter).lower())
+    for mutation in getattr(data, "mutations", ()) or ():
+        if getattr(mutation, "parameter", None):
+            names.add(str(mutation.parameter).lower())
+        path = getattr(mutation, "path", ()) or ()
+        if path:
+            names.add(str(path[0]).lower())
+    return names
 
 
 def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[type, dict[str, SignedOperation]]:
@@ -246,7 +267,10 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[typ
                 return
             meta = case.meta
             negative = bool(meta is not None and meta.generation.mode.is_negative)
-            if negative and not carrier_is_well_formed(spec, case.query, case.body):
+            if negative and (
+                not carrier_is_well_formed(spec, case.query, case.body)
+                or {spec.timestamp_name.lower(), spec.signature_name.lower()} & mutated_names(case)
+            ):
                 return
             signed = sign_parts(spec, data, case.path_parameters, case.query, case.body)
             if spec.signer_parameters:

@@ -185,6 +185,7 @@ def execute(
         exit_code=code,
         method=method,
     )
+    summary["locust_csv"] = _locust_csv_totals(out_dir / "locust_stats.csv", recorder.total_requests)
     write_reports(summary, recorder, out_dir)
     print(console_table(summary), flush=True)
     dist = record.raw.get("distributed")
@@ -200,3 +201,16 @@ def execute(
         flush=True,
     )
     return code
+
+
+def _locust_csv_totals(path: Path, ours: int) -> dict[str, Any] | None:
+    """Locust's own count beside ours: informative only (its final CSV can lag the run's totals)."""
+    import csv
+
+    try:
+        with path.open(newline="") as fh:
+            rows = {row.get("Name"): row for row in csv.DictReader(fh)}
+        theirs = int(rows["Aggregated"]["Request Count"])
+    except (OSError, KeyError, ValueError):
+        return None
+    return {"requests": theirs, "relaycheck_minus_locust": ours - theirs}

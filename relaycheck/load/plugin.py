@@ -12,6 +12,7 @@ histogram fed every sample. The master (or the local runner) writes the final re
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -98,6 +99,12 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--rc-worker-dump", default="", help="directory where each worker writes its own totals")
     group.add_argument("--rc-progress", type=float, default=2.0, help="seconds between progress lines (0: none)")
     group.add_argument("--rc-quiet-summary", action="store_true", default=False, help="no closing table")
+    group.add_argument(
+        "--rc-clock",
+        choices=("wire", "locust"),
+        default="wire",
+        help="time requests at the socket (wire, default) or as Locust does (locust)",
+    )
 
 
 def _plan_from_options(env: Environment) -> Plan:
@@ -163,6 +170,8 @@ def _prepare(env: Environment) -> None:
         STATE.progress_every = float(opts.rc_progress)
         STATE.quiet_summary = bool(opts.rc_quiet_summary)
         STATE.worker_dump = opts.rc_worker_dump or None
+        if getattr(opts, "rc_clock", "wire") == "wire":
+            _install_wire_clock()
 
 
 # --- recording --------------------------------------------------------------------------------------
@@ -293,6 +302,11 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    # Everything alive now (Locust, gevent, our modules) lives as long as the process: moved out of
+    # the collector's sight, a full collection mid-run no longer stalls the event loop for
+    # milliseconds, which would land on the latency of every request in flight.
+    gc.collect()
+    gc.freeze()
     if STATE.started_wall is None:
         STATE.started_wall = time.time()
     runner = environment.runner
@@ -649,7 +663,6 @@ def run_arrivals(send: Callable[[float], None]) -> None:
 
 
 def _install() -> None:
-    _install_wire_clock()
     # Registered explicitly (not by decorator) so the module stays typed under mypy --strict;
     # Locust's EventHook.add_listener carries no annotations.
     hooks: Any = events

@@ -115,8 +115,10 @@ def build_summary(
             "late_threshold_ms": plan.late_ms,
             "dropped": arrivals.dropped,
             "max_send_lag_ms": arrivals.max_lag_us / 1000.0,
-            # Sent but cut off by the end of the run (users are stopped, not drained).
-            "unfinished_at_stop": max(arrivals.sent - total.requests, 0),
+            # Cut off by the end of the run (users are stopped, not drained): due but not yet
+            # sent, and sent but not yet answered.
+            "not_sent_at_stop": max(arrivals.intended - arrivals.sent - arrivals.dropped, 0),
+            "in_flight_at_stop": max(arrivals.sent - total.requests, 0),
             "latency_from": "intended send time (coordinated omission corrected)",
         }
         if plan.mode == "open"
@@ -260,8 +262,9 @@ def console_table(summary: dict[str, Any]) -> str:
     if om:
         lines.append(
             f"open model: {om['intended']} arrivals intended, {om['sent']} sent, {om['late']} late "
-            f"(> {om['late_threshold_ms']:g} ms), {om['dropped']} dropped, {om['unfinished_at_stop']} cut off by the "
-            "end of the run; latency from intended send time"
+            f"(> {om['late_threshold_ms']:g} ms), {om['dropped']} dropped; at the end of the run "
+            f"{om['not_sent_at_stop']} not yet sent, {om['in_flight_at_stop']} in flight; latency from intended "
+            "send time"
         )
     stress = summary.get("stress")
     if stress:

@@ -43,6 +43,8 @@ class LoadJob:
     progress_every: float = 2.0
     echo: bool = True
     worker_dump: Path | None = None
+    #: Locust's own CSV and HTML reports (its CSV writer wakes every second while the run lasts).
+    locust_reports: bool = True
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -79,17 +81,14 @@ def locust_command(job: LoadJob, record_path: Path) -> list[str]:
         "--rc-quiet-summary",
         "--rc-progress",
         str(job.progress_every),
-        "--csv",
-        str(job.out_dir / "locust"),
-        "--csv-full-history",
-        "--html",
-        str(job.out_dir / "locust.html"),
         "--only-summary",
         "--loglevel",
         "WARNING",
         "--stop-timeout",
         "0",
     ]
+    if job.locust_reports:
+        cmd += ["--csv", str(job.out_dir / "locust"), "--html", str(job.out_dir / "locust.html")]
     if job.processes > 1:
         cmd += ["--processes", str(job.processes)]
     if job.worker_dump is not None:

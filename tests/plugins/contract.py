@@ -60,7 +60,7 @@ def run_gate(tmp_path: Path) -> RunGate:
     """Run the gate against a fixture relay (``fault=...``) or ``--relay-url``; each call gets its own reports."""
     counter = iter(range(1000))
 
-    def run(*argv: str, fault: str | None = None, max_examples: int = 4) -> GateRun:
+    def run(*argv: str, fault: str | None = None, max_examples: int = 2) -> GateRun:
         args = list(argv)
         if fault is not None:
             args += ["--fault", fault]
