@@ -158,6 +158,8 @@ class Outcome:
     new: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
+    #: Mutated operations where the change shows only as a new message under an already-present finding key.
+    masked: list[str] = field(default_factory=list)
 
     @property
     def mutated_operations(self) -> set[str]:
@@ -190,6 +192,15 @@ def run_gate(url: str, *, schema_file: Path, include: Sequence[str], extra: Sequ
         return GateRun(proc.returncode, seconds, [], "no-summary", last)
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     return GateRun(proc.returncode, seconds, list(summary.get("findings") or []), str(summary.get("stop_reason")))
+
+
+def _messages(*runs: GateRun) -> dict[str, set[str]]:
+    """Failing finding keys of unmutated runs, each with every message seen under it."""
+    out: dict[str, set[str]] = {}
+    for run in runs:
+        for key, finding in run.failing.items():
+            out.setdefault(key, set()).add(str(finding["message"]))
+    return out
 
 
 def _short(finding: dict[str, Any]) -> str:
@@ -248,10 +259,10 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
         # Each baseline is two unmutated runs: a finding only one of them shows is flaky, and a
         # flaky finding must not count as a detection.
-        baselines: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
+        baselines: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, set[str]]] = {}
         flaky: dict[str, list[str]] = {}
         if args.transparency:
-            baselines[((), ())] = set(direct.failing) | set(proxied.failing)
+            baselines[((), ())] = _messages(direct, proxied)
             flaky["(all operations)"] = sorted(set(direct.failing) ^ set(proxied.failing))
         for mutant in mutants:
             if time.monotonic() > deadline:
@@ -265,7 +276,7 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                     with MutationProxy(relay.url, document, "none") as proxy:
                         runs.append(gate(proxy.url, include=mutant.include, extra=mutant.gate_args,
                                          report=root / f"baseline-{len(baselines)}-{attempt}"))
-                baselines[base_key] = set(runs[0].failing) | set(runs[1].failing)
+                baselines[base_key] = _messages(*runs)
                 flaky[", ".join(mutant.include) or "(all operations)"] = sorted(
                     set(runs[0].failing) ^ set(runs[1].failing))
             baseline = baselines[base_key]
@@ -275,6 +286,10 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 applied, applied_on = proxy.mutator.applied, dict(proxy.mutator.applied_on)
             # Only what the mutation could have caused counts: a new finding on a changed operation.
             new = [f for k, f in run.failing.items() if k not in baseline and f["operation"] in applied_on]
+            # A finding the unmutated relay already has under the same key hides a new violation of that
+            # rule on that operation: the gate's finding identity (and its --baseline) cannot tell them apart.
+            masked = sorted({f["operation"] for k, f in run.failing.items() if k in baseline
+                             and f["operation"] in applied_on and f["message"] not in baseline[k]})
             if run.error:
                 outcome = Outcome(mutant, None, applied, applied_on, new, run.seconds, note=f"gate: {run.error}")
             elif mutant.not_applicable:
@@ -283,6 +298,7 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 outcome = Outcome(mutant, None, 0, {}, [], run.seconds, note="not exercised: the gate never met it")
             else:
                 outcome = Outcome(mutant, bool(new), applied, applied_on, new, run.seconds)
+            outcome.masked = [op for op in masked if op not in outcome.caught_on]
             outcomes.append(outcome)
             _print_row(outcome)
     figures["flaky_baseline_findings"] = {k: v for k, v in flaky.items() if v}
@@ -298,11 +314,12 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                         "not_judged": {o.mutant.name: o.note for o in outcomes if o.detected is None},
                         "pairs_detected": len(caught), "pairs_mutated": len(pairs),
                         "pairs_missed": sorted(f"{m} on {op}" for m, op in set(pairs) - set(caught)),
+                        "pairs_masked": sum(len(o.masked) for o in judged),
                         "seconds": round(time.monotonic() - started, 1)}
     figures["mutants"] = [
         {"name": o.mutant.name, "detected": o.detected, "applied": o.applied, "applied_on": o.applied_on,
-         "by": sorted({_short(f) for f in o.new}), "missed_on": o.missed_on, "expected": o.mutant.expected,
-         "seconds": round(o.seconds, 1),
+         "by": sorted({_short(f) for f in o.new}), "missed_on": o.missed_on, "masked_on": o.masked,
+         "expected": o.mutant.expected, "seconds": round(o.seconds, 1),
          "note": o.note}
         for o in outcomes
     ]
@@ -320,8 +337,12 @@ def _print_row(o: Outcome) -> None:
     detail = "; ".join(by) if by else (o.note or f"expected: {o.mutant.expected}")
     ops = f"{len(o.caught_on & o.mutated_operations)}/{len(o.mutated_operations)} ops"
     print(f"{o.mutant.name:34} {verdict:9} applied {o.applied:4} {ops:9} {o.seconds:5.1f} s  {detail}", flush=True)
-    if o.detected and o.missed_on:
-        print(f"{'':34} missed on: {', '.join(o.missed_on)}", flush=True)
+    masked = set(o.masked)
+    unmasked = [op for op in o.missed_on if op not in masked]
+    if o.detected is not None and unmasked:
+        print(f"{'':34} missed on: {', '.join(unmasked)}", flush=True)
+    if o.detected is not None and masked:
+        print(f"{'':34} masked (same key already failing unmutated) on: {', '.join(sorted(masked))}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mutation score: {s['detected']}/{s['judged']} detected ({(s['ratio'] or 0):.0%}); "
           f"survivors: {', '.join(s['survivors']) or 'none'}; not judged: {len(s['not_judged'])}; "
           f"{s['seconds']:.0f} s")
-    print(f"per operation: {s['pairs_detected']}/{s['pairs_mutated']} (mutant, mutated operation) pairs caught")
+    print(f"per operation: {s['pairs_detected']}/{s['pairs_mutated']} (mutant, mutated operation) pairs caught; "
+          f"{s['pairs_masked']} of the missed ones masked by a finding the unmutated relay already has")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2), encoding="utf-8")
     return 0

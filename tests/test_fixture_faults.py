@@ -76,6 +76,9 @@ DETECTORS: dict[str, Detector] = {
     "running-gt-total": lambda c, u: _greater(_data(c, u + "/v1/network/tasks/number"), "running_tasks",
                                               "total_tasks"),
     "negative-count": lambda c, u: _data(c, u + "/v1/network/nodes/number")["all_nodes"] < 0,
+    "empty-bind-field-name": lambda c, u: json.loads(
+        c.post(f"{u}/v1/node/{spare_signer().address}/join", content=b"{bad",
+               headers={"content-type": "application/json"}).content)["data"]["field_name"] == "",
     "events-type-filter-500": lambda c, u: (
         c.get(u + "/v1/events?event_type=TaskStarted&limit=1").status_code == 500
         and json.loads(c.get(u + "/v1/events/current_id?event_type=TaskStarted").content)

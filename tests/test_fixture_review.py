@@ -136,3 +136,54 @@ def test_huge_timeout_wraps_like_go_duration(signed: SignedClient) -> None:
     assert signed.create(creator_signer(), payload).status_code == 200
     task = signed.task(creator_signer(), commitment).json()["data"]
     assert (task["status"], task["abort_reason"]) == (9, 1), "the wrapped deadline MUST have passed"
+
+
+_I64_MAX, _I64_MIN = str((1 << 63) - 1), str(-(1 << 63))
+EXTREME_STATS = [
+    f"/v1/stats/line_chart/task_count?task_type=All&period=Hour&end={_I64_MIN}",
+    f"/v1/stats/line_chart/task_count?task_type=All&period=Week&count={_I64_MAX}",
+    f"/v1/stats/line_chart/task_count?task_type=Image&period=Day&count={_I64_MIN}",
+    f"/v1/stats/line_chart/incentive?period=Month&end={_I64_MAX}",
+    f"/v1/stats/line_chart/incentive?period=Month&end={_I64_MIN}&count=3",
+    f"/v1/stats/line_chart/incentive?period=Day&end={_I64_MIN}&count=2",
+    f"/v1/stats/line_chart/incentive?period=Week&end={_I64_MAX}&count=2",
+    f"/v1/events?start={(1 << 64) - 1}",
+]
+
+
+@pytest.mark.parametrize("url", EXTREME_STATS, ids=[f"GET {u}" for u in EXTREME_STATS])
+def test_extreme_times_never_crash(fresh_relay: FixtureRelay, relay_http: httpx.Client, url: str) -> None:
+    """api/v1/stats/task_count.go and incentive.go do time arithmetic with time.Duration (int64
+    nanoseconds, wrapping) and time.Date (any year): any int64 end or count gives some window, never
+    a panic. The fixture MUST answer 200 with its usual shape, not a 500 from its own arithmetic."""
+    resp = relay_http.get(fresh_relay.url + url)
+    assert resp.status_code == 200, f"GET {url} MUST NOT fail: {resp.status_code} {resp.text[:200]}"
+    data = resp.json()["data"]
+    assert isinstance(data, list) or all(isinstance(v, list) for v in data.values())
+
+
+def test_go_calendar_beyond_datetime() -> None:
+    """time.Unix(math.MaxInt64, 0).UTC() is in December of year 292277026596 and time.Unix(math.MinInt64, 0)
+    in January of -292277022657 (Go's documented extremes); month starts MUST follow the same calendar."""
+    from relaycheck.fixture.gotime import month_start, year_month
+
+    assert year_month((1 << 63) - 1) == (292277026596, 12)
+    assert year_month(-(1 << 63)) == (-292277022657, 1)
+    assert year_month(month_start(10_000, 1)) == (10_000, 1)
+    assert month_start(10_000, 1) - month_start(9999, 12) == 31 * 86400
+
+
+def test_uint8_enums_reject_values_past_255(signed: SignedClient) -> None:
+    """models.TaskAbortReason, TaskError and TaskType are uint8 (models/inference_task.go): Go's JSON
+    decoder refuses 256 before the handler runs, naming the Go type, where a 64-bit uint took it."""
+    commitment = "0x" + "f3" * 32
+    creator = creator_signer()
+    assert signed.create(creator, signed.task_payload(commitment, required_gpu="no such GPU")).status_code == 200
+    payload = {"task_id_commitment": commitment, "abort_reason": 256}
+    resp = signed.post(f"/v1/inference_tasks/{commitment}/abort_reason", creator, payload, {"abort_reason": 256})
+    assert resp.status_code == 400, resp.text
+    message = resp.json()["data"]["message"]
+    assert message.endswith("cannot unmarshal number 256 into Go struct field "
+                            "AbortTaskInputWithSignature.abort_reason of type models.TaskAbortReason"), message
+    task = signed.task(creator, commitment).json()["data"]
+    assert task["status"] == 0, "a refused abort MUST leave the task queued"

@@ -15,7 +15,7 @@ import httpx
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_document, schema_defects
-from relaycheck.contract.engine import MAX_RESPONSE_TIME_S
+from relaycheck.contract.engine import MAX_RESPONSE_TIME_S, is_validation_refusal
 from relaycheck.contract.findings import Finding, RecordedRequest
 from relaycheck.contract.signing_auth import signed_operations
 from relaycheck.errors import RelaycheckError
@@ -154,7 +154,8 @@ def _replay_engine_finding(
         reproduced = {
             "not_a_server_error": status >= 500,
             "negative_data_rejection": not 400 <= status < 500,
-            "positive_data_acceptance": 400 <= status < 500 and status not in (401, 403, 404),
+            "positive_data_acceptance": 400 <= status < 500 and status not in (401, 403, 404)
+            and is_validation_refusal(response.content),
             "unsupported_method": status != 405 or "allow" not in response.headers,
             "max_response_time": received - sent > MAX_RESPONSE_TIME_S,
             "network_error": False,
