@@ -136,7 +136,7 @@ def _split_defaults(sub: argparse.ArgumentParser) -> tuple[dict[str, Any], dict[
     defaults: dict[str, Any] = {}
     types: dict[str, type] = {}
     for action in sub._actions:
-        if action.dest in (argparse.SUPPRESS, "help", "_command") or action.option_strings == []:
+        if action.dest in (argparse.SUPPRESS, "help", "_command") or isinstance(action, argparse._SubParsersAction):
             continue
         default = action.default
         defaults[action.dest] = list(default) if isinstance(default, tuple) else default
