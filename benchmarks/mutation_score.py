@@ -45,6 +45,9 @@ RELAYCHECK = str(ROOT / ".venv" / "bin" / "relaycheck")
 #: 10^6 CNX in wei, as the embedded gate funds its signer.
 FUND_WEI = 10**24
 GATE_TIMEOUT_S = 180.0
+#: Findings made by reading the served schema: no response mutation can cause one, so a new one
+#: means the gate's own code or overlays changed between runs, never a detection.
+STATIC_CHECKS = frozenset({"schema_correction"})
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,8 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 run = gate(proxy.url, include=mutant.include, extra=mutant.gate_args, report=root / mutant.name)
                 applied, applied_on = proxy.mutator.applied, dict(proxy.mutator.applied_on)
             # Only what the mutation could have caused counts: a new finding on a changed operation.
-            new = [f for k, f in run.failing.items() if k not in baseline and f["operation"] in applied_on]
+            new = [f for k, f in run.failing.items() if k not in baseline and f["operation"] in applied_on
+                   and f["check"] not in STATIC_CHECKS]
             # A finding the unmutated relay already has under the same key hides a new violation of that
             # rule on that operation: the gate's finding identity (and its --baseline) cannot tell them apart.
             masked = sorted({f["operation"] for k, f in run.failing.items() if k in baseline

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from relaycheck.fixture import FAULTS, REAL_2_5_DEFECTS, FixtureRelay
+from relaycheck.signing import Signer, derive_private_key
 from tests.plugins.relay import SEED, spare_signer
 
 NODES_DATA = "/v1/network/nodes/data"
@@ -53,6 +54,14 @@ def _pages_overlap(client: httpx.Client, base: str) -> bool:
     return bool(first & second)
 
 
+def _poor_transfer(client: httpx.Client, base: str) -> httpx.Response:
+    poor = Signer(derive_private_key(SEED, 900_123))  # never funded
+    ts = int(time.time())
+    payload = {"from": poor.address, "to": spare_signer().address, "value": "1"}
+    body = {"to": payload["to"], "value": "1", "timestamp": ts, "signature": poor.sign(payload, ts)}
+    return client.post(f"{base}/v1/balance/{poor.address}/transfer", json=body)
+
+
 DETECTORS: dict[str, Detector] = {
     "null-lists": lambda c, u: _data(c, f"{u}{NODES_DATA}?start=100000&total=5") is None,
     "balance-as-number": lambda c, u: isinstance(_data(c, f"{u}{NODES_DATA}?total=1")[0]["balance"], int),
@@ -76,6 +85,7 @@ DETECTORS: dict[str, Detector] = {
     "running-gt-total": lambda c, u: _greater(_data(c, u + "/v1/network/tasks/number"), "running_tasks",
                                               "total_tasks"),
     "negative-count": lambda c, u: _data(c, u + "/v1/network/nodes/number")["all_nodes"] < 0,
+    "insufficient-balance-500": lambda c, u: _poor_transfer(c, u).status_code == 500,
     "empty-bind-field-name": lambda c, u: json.loads(
         c.post(f"{u}/v1/node/{spare_signer().address}/join", content=b"{bad",
                headers={"content-type": "application/json"}).content)["data"]["field_name"] == "",

@@ -135,18 +135,22 @@ def test_stale_timestamp(signed: SignedClient, op: Op) -> None:
 
 @pytest.mark.parametrize("op", OPS, ids=IDS)
 def test_signature_over_other_data_or_bad_hex(signed: SignedClient, op: Op) -> None:
-    # v = 5 is no recovery id: ValidateSignature fails, which every handler reports as a 400...
+    # v = 5 is no recovery id: ValidateSignature fails, which every handler reports as a 400.
     bad_v = {"timestamp": int(time.time()), "signature": "0x" + "11" * 64 + "05"}
     bad_hex = {"timestamp": int(time.time()), "signature": "0xzz"}
-    if op.path.endswith("/results"):
-        # ...except the result upload, which returns ValidateSignature's error as an exception (500).
-        expected = ((bad_v, "invalid signature recovery id"), (bad_hex, "encoding/hex: invalid byte: U+007A 'z'"))
-        for stamp, text in expected:
-            resp = op.send(signed, op.signer(), stamp)
-            assert resp.status_code == 500 and resp.json() == {"message": text}, f"{op.label}: {resp.text}"
-        return
     for stamp in (bad_v, bad_hex):
         _assert_invalid_signature(op, op.send(signed, op.signer(), stamp), f"signature {str(stamp['signature'])[:8]}…")
+
+
+def test_result_upload_signature_errors_on_2_5(as_is_signed: SignedClient) -> None:
+    """POST /v1/inference_tasks/{task_id_commitment}/results (api/v1/inference_tasks/upload_result.go) alone
+    returns ValidateSignature's *error* as an exception on 2.5: 500 with Go's error text."""
+    op = next(op for op in OPS if op.path.endswith("/results"))
+    expected = (("0x" + "11" * 64 + "05", "invalid signature recovery id"),
+                ("0xzz", "encoding/hex: invalid byte: U+007A 'z'"))
+    for signature, text in expected:
+        resp = op.send(as_is_signed, op.signer(), {"timestamp": int(time.time()), "signature": signature})
+        assert resp.status_code == 500 and resp.json() == {"message": text}, f"{op.label}: {resp.text}"
 
 
 @pytest.mark.parametrize("op", [op for op in OPS if op.mismatch], ids=[op.label for op in OPS if op.mismatch])
@@ -268,12 +272,13 @@ def test_join_with_no_models(signed: SignedClient, as_is_signed: SignedClient) -
 
 
 def test_create_task_rejects_bad_input(signed: SignedClient) -> None:
-    """Task args that are not JSON (500, Go's text), a bad task version, a duplicate, too little balance."""
+    """Task args that are not JSON, a bad task version, a duplicate, too little balance: 400s on the
+    corrected Relay (2.5 answers the first and the last with 500 exceptions, see the as-is test below)."""
     creator = creator_signer()
     payload = {**_create(creator), "task_args": "{nope"}
     resp = signed.create(creator, payload)
-    assert resp.status_code == 500
-    assert resp.json() == {"message": "invalid character 'n' looking for beginning of object key string"}
+    assert resp.status_code == 400 and resp.json()["data"] == {
+        "field_name": "task_args", "message": "invalid character 'n' looking for beginning of object key string"}
     resp = signed.create(creator, {**_create(creator), "task_version": "2.5"})
     assert resp.json()["data"] == {"field_name": "task_version", "message": "Invalid task version"}
     assert signed.create(creator, _create(creator)).status_code == 200
@@ -282,6 +287,19 @@ def test_create_task_rejects_bad_input(signed: SignedClient) -> None:
     poor = node_signer(12)
     other = {**_create(poor), "task_id_commitment": "0x" + "cd" * 32}
     resp = signed.create(poor, other)
+    assert resp.status_code == 400
+    assert resp.json()["data"] == {"field_name": "balance", "message": "Insufficient balance"}
+
+
+def test_create_task_client_errors_are_500_on_2_5(as_is_signed: SignedClient) -> None:
+    """api/v1/inference_tasks/create_task.go on 2.5: task args that are not JSON (ValidateTaskArgsJsonStr's
+    error) and a creator who cannot pay (service.Transfer's error) both go to NewExceptionResponse: 500."""
+    creator = creator_signer()
+    resp = as_is_signed.create(creator, {**_create(creator), "task_args": "{nope"})
+    assert resp.status_code == 500
+    assert resp.json() == {"message": "invalid character 'n' looking for beginning of object key string"}
+    poor = node_signer(12)
+    resp = as_is_signed.create(poor, {**_create(poor), "task_id_commitment": "0x" + "cd" * 32})
     assert resp.status_code == 500 and resp.json() == {"message": "insufficient balance"}
 
 

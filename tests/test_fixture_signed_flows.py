@@ -317,8 +317,10 @@ def test_worker_quit_at_zero(signed: SignedClient, as_is_signed: SignedClient) -
         assert _ok(client.get(f"/v1/worker/{version}/count"), "count")["data"] == {"count": 0}
 
 
-def test_transfer_moves_balances(signed: SignedClient) -> None:
-    """POST /v1/balance/{from}/transfer: both balances move; too much is a 500; another signer a 400."""
+def test_transfer_moves_balances(signed: SignedClient, as_is_signed: SignedClient) -> None:
+    """POST /v1/balance/{from}/transfer: both balances move; another signer is a 400; too much is a 500
+    on 2.5 (service.Transfer's error as an exception, api/v1/balance/transfer.go), a 400 blaming the
+    balance on the corrected Relay."""
     sender, receiver = node_signer(), node_signer(3)
     before = signed.balance(sender.address), signed.balance(receiver.address)
     signed.fund(receiver, 12345)
@@ -326,7 +328,13 @@ def test_transfer_moves_balances(signed: SignedClient) -> None:
     too_much = signed.post(f"/v1/balance/{receiver.address}/transfer", receiver,
                            {"from": receiver.address, "to": sender.address, "value": str(10**30)},
                            {"to": sender.address, "value": str(10**30)})
-    assert too_much.status_code == 500 and too_much.json() == {"message": "insufficient balance"}
+    assert too_much.status_code == 400 and too_much.json()["data"] == {
+        "field_name": "balance", "message": "Insufficient balance"}, too_much.text
+    broke = node_signer(4)
+    as_is = as_is_signed.post(f"/v1/balance/{broke.address}/transfer", broke,
+                              {"from": broke.address, "to": sender.address, "value": "1"},
+                              {"to": sender.address, "value": "1"})
+    assert as_is.status_code == 500 and as_is.json() == {"message": "insufficient balance"}
     thief = signed.post(f"/v1/balance/{sender.address}/transfer", receiver,
                         {"from": sender.address, "to": receiver.address, "value": "1"},
                         {"to": receiver.address, "value": "1"})

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relaycheck import exitcodes
 from relaycheck.config import Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
+
+if TYPE_CHECKING:
+    from relaycheck.signing import Signer
 
 DEFAULT_MAX_EXAMPLES = 10
 DEFAULT_SEED = 1
@@ -52,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fixture relay fault when no --relay-url (repeatable)")
     parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
                         help="Schemathesis phases to run (comma-separated)")
-    parser.add_argument("--probes", default="bounds,signature,paging",
+    parser.add_argument("--probes", default="lifecycle,bounds,signature,paging",
                         help="probe tables to run (comma-separated; empty for none)")
 
 
@@ -106,6 +109,7 @@ def run(settings: Settings) -> int:
     fixture_options: dict[str, Any] = {"fund": {signer.address: FIXTURE_FUND_WEI}}
     with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
                      fixture_options=fixture_options) as target:
+        admin = _admin_signer(relay_url, seed)
         schema = load_schema(settings.get("schema"), target.url)
         recipe = {} if relay_url else {"behaviour": behaviour, "seed": seed, "faults": list(faults)}
         config = GateConfig(
@@ -113,6 +117,7 @@ def run(settings: Settings) -> int:
             schema=schema,
             level=level,
             signer=signer,
+            admin_signer=admin,
             report_dir=report_dir,
             max_examples=max_examples,
             seed=seed,
@@ -148,6 +153,20 @@ def run(settings: Settings) -> int:
     if result.failing or result.stop_reason != "completed":
         return exitcodes.FINDINGS
     return exitcodes.OK
+
+
+def _admin_signer(relay_url: str | None, seed: int) -> Signer | None:
+    """The Relay's own account: on the embedded fixture its seeded key, else RELAYCHECK_ADMIN_KEY if set."""
+    import os
+
+    from relaycheck.signing import Signer, derive_private_key
+
+    if relay_url is None:
+        # The fixture derives the Relay's account like every seeded one (signed_common.py).
+        from relaycheck.fixture.handlers.signed_common import RELAY_ACCOUNT_INDEX
+
+        return Signer(derive_private_key(seed, RELAY_ACCOUNT_INDEX))
+    return Signer.from_env("RELAYCHECK_ADMIN_KEY") if os.environ.get("RELAYCHECK_ADMIN_KEY", "").strip() else None
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ from relaycheck.contract.findings import Finding
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
 
-PROBE_TABLES = ("bounds", "signature", "paging")
+PROBE_TABLES = ("lifecycle", "bounds", "signature", "paging")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class GateConfig:
     level: Level
     signer: Signer
     report_dir: Path
+    #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
+    admin_signer: Signer | None = None
     max_examples: int = 10
     seed: int = 1
     workers: int = 2
@@ -70,6 +72,8 @@ class GateResult:
     errors: list[str]
     seconds: float
     operations: list[str]
+    #: Why parts of the lifecycle probe were not exercised (setup the target refused): not findings.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failing(self) -> list[Finding]:
@@ -128,6 +132,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     stats: dict[str, OperationStats] = {label: OperationStats() for label in operations}
     findings: list[Finding] = []
     errors: list[str] = []
+    notes: list[str] = []
     stop_reason = "completed"
     extra: dict[str, Any] = {"document": document}
     config.out.write(
@@ -148,7 +153,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
         # and what they leave behind (a joined node) lets fuzzing reach further.
         stop_reason = _run_probes(
             config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline,
-            operations=set(operations),
+            operations=set(operations), notes=notes,
         )
         if stop_reason == "completed":
             remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
@@ -179,7 +184,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             apply_baseline(findings, baseline)
         result = GateResult(
             findings=findings, stats=stats, stale_deviations=stale, stop_reason=stop_reason, errors=errors,
-            seconds=time.monotonic() - started, operations=operations,
+            seconds=time.monotonic() - started, operations=operations, notes=notes,
         )
         write_reports(config, result, extra)
     return result
@@ -194,8 +199,19 @@ def _run_probes(
     progress: Progress,
     deadline: float | None,
     operations: set[str],
+    notes: list[str],
 ) -> str:
     rules = relay_checks.context_for(document) if config.level is Level.STRICT else None
+    if "lifecycle" in config.probe_tables:
+        # Before the other tables: the flows need a signer that has not joined yet and funds untouched.
+        from relaycheck.contract.lifecycle import run_lifecycle
+
+        walked = run_lifecycle(config.base_url, document, config.signer, rules, admin=config.admin_signer,
+                               timeout=config.request_timeout, seed=config.seed, operations=operations)
+        findings.extend(walked.findings)
+        notes.extend(walked.notes)
+        _count(stats, "probe:lifecycle", walked.statuses)
+        progress.probes("lifecycle", 1, 1)
     tables: list[tuple[str, list[probe_mod.Probe]]] = []
     if "bounds" in config.probe_tables:
         tables.append(("bounds", probe_mod.bounds_probes(document, config.signer)))

@@ -34,6 +34,9 @@ from relaycheck.signing import TIMESTAMP_WINDOW_S, Signer
 
 #: A start offset far past any Relay's node table.
 PAST_THE_END = 1_000_000
+#: Parameters that are offsets into a listing: only there is a value past the end a meaningful edge
+#: (a chart's ``count`` of a million buckets would only measure how much the server allocates).
+OFFSET_PARAMETERS = frozenset({"start"})
 #: Malformed signatures: too short to slice, empty hex, not hex, wrong length, bad recovery id.
 MALFORMED_SIGNATURES = ("", "0", "0x", "0xzz", "0x" + "00" * 64, "0x" + "11" * 64 + "05", "not-a-signature")
 
@@ -219,7 +222,7 @@ def _bounds_rows(name: str, schema: Mapping[str, Any], required: bool) -> list[t
         if high is not None:
             inside += [int(high) - 1, int(high)]
             outside += [int(high) + 1]
-        elif low is not None:
+        elif low is not None and name in OFFSET_PARAMETERS:
             inside.append(PAST_THE_END)  # past the end of any listing: accepted, and empty
         for v in sorted(set(inside)):
             rows.append((f"= {v} (inside the bounds)", [v], True))

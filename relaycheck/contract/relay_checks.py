@@ -21,7 +21,9 @@ _DECIMAL = re.compile(r"^[0-9]+$")
 _RATE_KEYS = frozenset({"success_rate", "qos_score", "staking_score", "prob_weight"})
 #: Keys whose numbers are counts, sizes, money or durations: never negative.
 _NON_NEGATIVE_KEY = re.compile(
-    r"(count|total|nodes$|tasks$|time|duration|vram|v_ram|size|timeout|tflops|incentive|fee|sequence|^now$|^id$|qos)"
+    # "time" but not "timestamp": a chart's timestamps count back from the caller's end, which may
+    # lie before 1970; a point in time is not a count or a duration.
+    r"(count|total|nodes$|tasks$|time(?!stamp)|duration|vram|v_ram|size|timeout|tflops|incentive|fee|sequence|^now$|^id$|qos)"
 )
 
 

@@ -90,6 +90,7 @@ def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
         "findings": findings,
         "stale_deviations": [d.to_dict() for d in result.stale_deviations],
         "errors": result.errors,
+        "notes": result.notes,
     }
 
 

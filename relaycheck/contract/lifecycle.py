@@ -1,0 +1,399 @@
+"""The lifecycle probe: the task and node operations that only answer 2xx in the right state.
+
+Fuzzing sends each operation on its own, so a task-state operation (score, validate, results, ...)
+only ever meets a task that does not exist, and the coverage table shows no accepted request. This
+probe walks the flows a node and a task creator go through, with the gate's own signer in both
+roles, and judges every answer like the other probes:
+
+1. the signer joins as a node with a GPU name no other node has, and updates its version;
+2. task A, an SD fine-tune (LoRA) task requiring that GPU, is created with an input checkpoint, so
+   the Relay can only dispatch it to the signer's node; the node downloads the checkpoint, submits
+   a score, the creator validates it (VRF proof over the sampling seed), the node uploads the
+   result image and checkpoint, the creator downloads both;
+3. task B, an LLM task for the same node: the node reports a task error;
+4. task C requires a GPU nobody has, so it stays queued: the creator aborts it;
+5. with an admin key (the Relay's own account), ``GET /v2/incentive/nodes/all``.
+
+Setup that depends on the target's configuration rather than its contract (the signer's funds for
+the stake and the fee, the task schema a real Relay validates ``task_args`` against, the dispatch)
+is a *note* when refused, never a finding and never a faked 2xx: against a real Relay, fund the
+``RELAYCHECK_KEY`` account (stake plus fees) and give ``RELAYCHECK_ADMIN_KEY`` for the admin read.
+Once the setup is accepted, every later step is valid in the state the Relay itself reported,
+so refusing it is a finding (``lifecycle_accepted``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from relaycheck.contract import relay_checks
+from relaycheck.contract.findings import BUILTIN_RULES, Finding, RecordedExchange, RecordedRequest, b64
+from relaycheck.contract.signing_auth import SignedOperation, sign_parts, signed_operations
+from relaycheck.signing import Signer
+
+TABLE = "lifecycle"
+RULE = "a request valid in the state the Relay reported MUST be accepted (2xx)"
+SD_MODEL = "crynux-ai/sdxl-turbo"
+LLM_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+#: Task types (models.TaskType): SD, LLM, SD fine-tune (LoRA).
+TASK_LLM, TASK_LORA = 1, 2
+#: Task status codes the steps wait for (models.TaskStatus).
+STARTED, SCORE_READY = 1, 4
+#: Small fee (wei): the creator pays it, the node (the same account) earns it back.
+TASK_FEE = 10**15
+#: Operations this probe sends (what it adds to the coverage table).
+OPERATIONS = (
+    "POST /v1/node/{address}/join",
+    "POST /v1/node/{address}/version",
+    "POST /v1/inference_tasks/{task_id_commitment}",
+    "GET /v1/inference_tasks/{task_id_commitment}",
+    "GET /v1/inference_tasks/{task_id_commitment}/checkpoint",
+    "POST /v1/inference_tasks/{task_id_commitment}/score",
+    "POST /v1/inference_tasks/validate",
+    "POST /v1/inference_tasks/{task_id_commitment}/results",
+    "GET /v1/inference_tasks/{task_id_commitment}/results/{index}",
+    "GET /v1/inference_tasks/{task_id_commitment}/results/checkpoint",
+    "POST /v1/inference_tasks/{task_id_commitment}/task_error",
+    "POST /v1/inference_tasks/{task_id_commitment}/abort_reason",
+    "GET /v2/incentive/nodes/all",
+)
+
+
+class _Stop(Exception):
+    """The flow cannot go on; ``note`` says why (setup refused) or is empty (a finding says it)."""
+
+    def __init__(self, note: str = "") -> None:
+        super().__init__(note)
+        self.note = note
+
+
+@dataclass
+class LifecycleResult:
+    findings: list[Finding] = field(default_factory=list)
+    statuses: dict[str, list[int | None]] = field(default_factory=dict)
+    #: Why a flow stopped early without a finding (setup the target refused).
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Task:
+    commitment: str
+    task_id: bytes
+    nonce: bytes
+
+
+class Lifecycle:
+    """One walk through the flows; each step records its exchange and judges it."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        base_url: str,
+        document: Mapping[str, Any],
+        signer: Signer,
+        rules: relay_checks.RuleContext | None,
+        *,
+        seed: int | None,
+        operations: set[str],
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.specs: dict[str, SignedOperation] = signed_operations(document)
+        self.signer = signer
+        self.rules = rules
+        self.seed = seed
+        self.operations = operations
+        self.result = LifecycleResult()
+        self.last: RecordedExchange | None = None
+        # A GPU name of this run only: the Relay can dispatch the run's tasks to no other node.
+        self.gpu = f"relaycheck lifecycle GPU {secrets.token_hex(4)}"
+
+    # --- one step ----------------------------------------------------------------------------------
+    def step(
+        self,
+        label: str,
+        description: str,
+        *,
+        path_parameters: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        signer: Signer | None = None,
+        multipart: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        setup: bool = False,
+    ) -> Any:
+        """Sign and send one request; its JSON ``data`` when accepted, else stop the flow.
+
+        ``setup``: a refusal (4xx) means the target is not configured for the flow (a note);
+        otherwise it is a ``lifecycle_accepted`` finding.
+        """
+        if label not in self.specs:
+            raise _Stop(f"{label}: not a signed operation of the document")
+        method, path = label.split(" ", 1)
+        spec = self.specs.get(label)
+        params = dict(path_parameters or {})
+        q: dict[str, Any] = dict(query or {})
+        b: Any = dict(body) if body is not None else None
+        if spec is not None:
+            signed = sign_parts(spec, signer or self.signer, params, q, b if b is not None else {})
+            params, q = signed.path_parameters, signed.query
+            if spec.carrier == "body":
+                b = signed.body
+        request = RecordedRequest(operation=label, method=method, path=path, path_parameters=params,
+                                  query=list(q.items()), body=b, has_body=b is not None and multipart is None)
+        url = request.url(self.base_url)
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        sent = time.time()
+        try:
+            if multipart is not None:
+                # gin's form binding: lower-case form keys, one value per list item.
+                form = [(str(k).lower(), _form_text(v)) for k, v in (b or {}).items() if not isinstance(v, list)]
+                form += [(str(k).lower(), str(item)) for k, v in (b or {}).items() if isinstance(v, list)
+                         for item in v]
+                built = self.client.build_request(method, url, data=dict(_grouped(form)), files=multipart)
+                content = built.read()
+                headers = {"Content-Type": built.headers["content-type"]}
+                response = self.client.send(built)
+            else:
+                if b is not None:
+                    content = json.dumps(b).encode()
+                    headers = {"Content-Type": "application/json"}
+                response = self.client.request(method, url, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            exchange = RecordedExchange(method=method, url=url, request_headers=headers, request_body_b64=b64(content),
+                                        status=None, response_headers={}, response_body_b64=None,
+                                        elapsed_s=time.time() - sent, error=f"{exc.__class__.__name__}: {exc}")
+            self._record(label, exchange)
+            self._finding(label, "network_error", BUILTIN_RULES["network_error"], f"{description}: {exc}",
+                          request=request, exchange=exchange)
+            raise _Stop() from None
+        received = time.time()
+        exchange = RecordedExchange(
+            method=method, url=url, request_headers=headers, request_body_b64=b64(content[:65536] if content else None),
+            status=response.status_code, response_headers={k.lower(): v for k, v in response.headers.items()},
+            response_body_b64=b64(response.content[:65536]), elapsed_s=received - sent,
+        )
+        self._record(label, exchange)
+        self._judge(label, description, request, exchange, body=response.content, sent=sent, received=received)
+        status = response.status_code
+        if 200 <= status < 300:
+            if response.headers.get("content-type", "").startswith("application/json"):
+                try:
+                    return json.loads(response.content).get("data")
+                except (ValueError, AttributeError):
+                    return None
+            return response.content
+        if setup and 400 <= status < 500:
+            raise _Stop(f"{label} ({description}) refused with {status}: {response.text[:200]}")
+        if status < 500:
+            self._finding(label, f"{TABLE}_accepted", RULE, f"{label} with {description}: got {status}: "
+                          f"{response.text[:200]}", request=request, exchange=exchange)
+        raise _Stop()
+
+    def _record(self, label: str, exchange: RecordedExchange) -> None:
+        self.last = exchange
+        if label in self.operations:
+            self.result.statuses.setdefault(label, []).append(exchange.status)
+
+    def _judge(self, label: str, description: str, request: RecordedRequest, exchange: RecordedExchange, *,
+               body: bytes, sent: float, received: float) -> None:
+        status = exchange.status or 0
+        what = f"{label} with {description}"
+        if status >= 500:
+            self._finding(label, "not_a_server_error", BUILTIN_RULES["not_a_server_error"], f"{what}: got {status}",
+                          request=request, exchange=exchange)
+        if self.rules is None:
+            return
+        parsed = relay_checks.Exchange(method=request.method, path=request.path, status=status,
+                                       headers=exchange.response_headers, body=body, query=dict(request.query),
+                                       sent_at=sent, received_at=received)
+        for name, message in relay_checks.evaluate(parsed, self.rules):
+            self._finding(label, name, relay_checks.RULES_BY_NAME[name].summary, f"{what}: {message}",
+                          request=request, exchange=exchange)
+
+    def _finding(self, label: str, check: str, rule: str, message: str, *, request: RecordedRequest,
+                 exchange: RecordedExchange | None) -> None:
+        if label not in self.operations:
+            return
+        self.result.findings.append(Finding(
+            operation=label, check=check, rule=rule, message=message, phase=f"probe:{TABLE}", request=request,
+            exchange=exchange, expect={"accept": True, "table": TABLE}, seed=self.seed,
+        ))
+
+    # --- the flows ---------------------------------------------------------------------------------
+    def join(self) -> None:
+        address = self.signer.address
+        self.step("POST /v1/node/{address}/join", f"a node joining with {self.gpu!r}",
+                  path_parameters={"address": address},
+                  body={"gpu_name": self.gpu, "gpu_vram": 24, "model_ids": [SD_MODEL, LLM_MODEL], "version": "2.5.2"},
+                  setup=True)
+        self.step("POST /v1/node/{address}/version", "the joined node's new version",
+                  path_parameters={"address": address}, body={"version": "2.5.3"})
+
+    def _new_task(self, task_type: int, model: str, gpu: str, task_args: str,
+                  checkpoint: bytes | None = None) -> _Task:
+        from eth_hash.auto import keccak
+
+        task_id, nonce = secrets.token_bytes(32), secrets.token_bytes(32)
+        commitment = "0x" + bytes(keccak(task_id + nonce)).hex()
+        body: dict[str, Any] = {
+            "task_args": task_args, "task_type": task_type, "nonce": "0x" + nonce.hex(), "task_model_ids": [model],
+            "min_vram": 8, "required_gpu": gpu, "required_gpu_vram": 0, "task_version": "2.5.0", "task_size": 1,
+            "task_fee": str(TASK_FEE), "timeout": 600,
+        }
+        files = None if checkpoint is None else [("checkpoint", ("checkpoint.zip", checkpoint, "application/zip"))]
+        self.step("POST /v1/inference_tasks/{task_id_commitment}", f"a task of type {task_type} requiring {gpu!r}",
+                  path_parameters={"task_id_commitment": commitment}, body=body, multipart=files, setup=True)
+        return _Task(commitment, task_id, nonce)
+
+    def get_task(self, task: _Task) -> Mapping[str, Any]:
+        data = self.step("GET /v1/inference_tasks/{task_id_commitment}", "the creator reading its task",
+                         path_parameters={"task_id_commitment": task.commitment})
+        return data if isinstance(data, Mapping) else {}
+
+    def _dispatched(self, task: _Task) -> Mapping[str, Any]:
+        view = self.get_task(task)
+        if view.get("status") != STARTED or str(view.get("selected_node", "")).lower() != self.signer.address.lower():
+            raise _Stop(f"task {task.commitment} was not started on the signer's node (status "
+                        f"{view.get('status')!r}, node {view.get('selected_node')!r}): the node-side steps need it")
+        return view
+
+    def lora_task(self) -> None:
+        from relaycheck.fixture.handlers import signed_crypto as crypto
+
+        checkpoint = b"PK\x05\x06" + b"\x00" * 18  # an empty zip archive
+        task = self._new_task(TASK_LORA, SD_MODEL, self.gpu, json.dumps({"relaycheck": "lifecycle"}),
+                              checkpoint=checkpoint)
+        path = {"task_id_commitment": task.commitment}
+        self._dispatched(task)
+        got = self.step("GET /v1/inference_tasks/{task_id_commitment}/checkpoint", "the node reading the checkpoint",
+                        path_parameters=path)
+        if got != checkpoint:
+            label = "GET /v1/inference_tasks/{task_id_commitment}/checkpoint"
+            self._finding(label, f"{TABLE}_roundtrip", "a file read back MUST be the one uploaded",
+                          f"{label}: the input checkpoint read back differs from the one uploaded with the task",
+                          request=RecordedRequest(operation=label, method="GET", path=label.split(" ", 1)[1],
+                                                  path_parameters=path), exchange=self.last)
+        image = _png()
+        score = "0x" + crypto.image_phash(image).hex()
+        self.step("POST /v1/inference_tasks/{task_id_commitment}/score", "the node's score",
+                  path_parameters=path, body={"score": score})
+        self._validate(task)
+        self.step("POST /v1/inference_tasks/{task_id_commitment}/results", "result files that hash to the score",
+                  path_parameters=path, body={},
+                  multipart=[("files", ("0.png", image, "image/png")),
+                             ("checkpoint", ("checkpoint.zip", checkpoint, "application/zip"))])
+        self.step("GET /v1/inference_tasks/{task_id_commitment}/results/{index}", "the creator reading result 0",
+                  path_parameters={**path, "index": "0"})
+        self.step("GET /v1/inference_tasks/{task_id_commitment}/results/checkpoint",
+                  "the creator reading the result checkpoint", path_parameters=path)
+
+    def _validate(self, task: _Task) -> None:
+        from relaycheck.fixture.handlers import signed_crypto as crypto
+
+        view = self.get_task(task)
+        if view.get("status") != SCORE_READY:
+            raise _Stop(f"task {task.commitment} is not score-ready after the score (status {view.get('status')!r})")
+        key = self.signer.key_bytes()
+        proof, beta = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]),
+                                       nonce=secrets.randbelow(2**255) + 1)
+        if crypto.need_validation(beta):
+            # One task in a hundred is drawn for validation by a group of three: not a single one.
+            raise _Stop(f"task {task.commitment} was drawn for group validation; the single-task flow ends here")
+        self.step("POST /v1/inference_tasks/validate", "the creator's VRF proof", body={
+            "task_id_commitments": [task.commitment], "task_id": "0x" + task.task_id.hex(),
+            "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
+        })
+
+    def llm_task_error(self) -> None:
+        task = self._new_task(TASK_LLM, LLM_MODEL, self.gpu, json.dumps({"messages": []}))
+        self._dispatched(task)
+        self.step("POST /v1/inference_tasks/{task_id_commitment}/task_error", "the node reporting a task error",
+                  path_parameters={"task_id_commitment": task.commitment}, body={"task_error": 1})
+        # The creator's validation ends the task (aborted, fee refunded) and frees the node.
+        view = self.get_task(task)
+        if view.get("status") == 3:
+            key = self.signer.key_bytes()
+            from relaycheck.fixture.handlers import signed_crypto as crypto
+
+            proof, _ = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]), nonce=7)
+            self.step("POST /v1/inference_tasks/validate", "the creator validating an errored task", body={
+                "task_id_commitments": [task.commitment], "task_id": "0x" + task.task_id.hex(),
+                "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
+            })
+
+    def queued_abort(self) -> None:
+        task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}))
+        self.step("POST /v1/inference_tasks/{task_id_commitment}/abort_reason", "the creator aborting a queued task",
+                  path_parameters={"task_id_commitment": task.commitment}, body={"abort_reason": 1})
+
+    def admin_read(self, admin: Signer) -> None:
+        self.step("GET /v2/incentive/nodes/all", "the Relay's admin account", query={"period": "Day"}, signer=admin)
+
+def _form_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out[key] = [*(out[key] if isinstance(out[key], list) else [out[key]]), value]
+        else:
+            out[key] = value
+    return out
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_lifecycle(
+    base_url: str,
+    document: Mapping[str, Any],
+    signer: Signer,
+    rules: relay_checks.RuleContext | None,
+    *,
+    admin: Signer | None,
+    timeout: float,
+    seed: int | None,
+    operations: set[str],
+) -> LifecycleResult:
+    """Walk every flow whose operations are selected; each flow stops at its first refusal."""
+    if not operations & set(OPERATIONS):
+        return LifecycleResult()
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        walk = Lifecycle(client, base_url, document, signer, rules, seed=seed, operations=operations)
+        flows = [walk.join, walk.lora_task, walk.llm_task_error, walk.queued_abort]
+        for flow in flows:
+            try:
+                flow()
+            except _Stop as stop:
+                if stop.note:
+                    walk.result.notes.append(stop.note)
+                if flow is walk.join:
+                    break  # without a joined node no task can start; the abort flow needs funds too
+        if admin is not None:
+            try:
+                walk.admin_read(admin)
+            except _Stop as stop:
+                if stop.note:
+                    walk.result.notes.append(stop.note)
+        else:
+            walk.result.notes.append("GET /v2/incentive/nodes/all: no admin key (set RELAYCHECK_ADMIN_KEY to the "
+                                     "Relay's account key) - only refusals are exercised")
+    return walk.result
