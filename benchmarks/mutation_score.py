@@ -197,6 +197,30 @@ def run_gate(url: str, *, schema_file: Path, include: Sequence[str], extra: Sequ
     return GateRun(proc.returncode, seconds, list(summary.get("findings") or []), str(summary.get("stop_reason")))
 
 
+Pending = tuple[Mutant, tuple[tuple[str, ...], tuple[str, ...]], GateRun, int, dict[str, int]]
+
+
+def _judge(entry: Pending, baseline: dict[str, set[str]]) -> Outcome:
+    mutant, _, run, applied, applied_on = entry
+    # Only what the mutation could have caused counts: a new finding on a changed operation.
+    new = [f for k, f in run.failing.items() if k not in baseline and f["operation"] in applied_on
+           and f["check"] not in STATIC_CHECKS]
+    # A finding the unmutated relay already has under the same key hides a new violation of that
+    # rule on that operation: the gate's finding identity (and its --baseline) cannot tell them apart.
+    masked = sorted({f["operation"] for k, f in run.failing.items() if k in baseline
+                     and f["operation"] in applied_on and f["message"] not in baseline[k]})
+    if run.error:
+        outcome = Outcome(mutant, None, applied, applied_on, new, run.seconds, note=f"gate: {run.error}")
+    elif mutant.not_applicable:
+        outcome = Outcome(mutant, None, applied, applied_on, new, run.seconds, note=mutant.not_applicable)
+    elif applied == 0:
+        outcome = Outcome(mutant, None, 0, {}, [], run.seconds, note="not exercised: the gate never met it")
+    else:
+        outcome = Outcome(mutant, bool(new), applied, applied_on, new, run.seconds)
+    outcome.masked = [op for op in masked if op not in outcome.caught_on]
+    return outcome
+
+
 def _messages(*runs: GateRun) -> dict[str, set[str]]:
     """Failing finding keys of unmutated runs, each with every message seen under it."""
     out: dict[str, set[str]] = {}
@@ -264,12 +288,14 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         # flaky finding must not count as a detection.
         baselines: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[str, set[str]]] = {}
         flaky: dict[str, list[str]] = {}
+        pending: list[Pending] = []
+        skipped: list[Outcome] = []
         if args.transparency:
             baselines[((), ())] = _messages(direct, proxied)
             flaky["(all operations)"] = sorted(set(direct.failing) ^ set(proxied.failing))
         for mutant in mutants:
             if time.monotonic() > deadline:
-                outcomes.append(Outcome(mutant, None, 0, {}, note="skipped: --budget-s spent"))
+                skipped.append(Outcome(mutant, None, 0, {}, note="skipped: --budget-s spent"))
                 continue
             base_key = (mutant.include, mutant.gate_args)
             if base_key not in baselines:
@@ -282,32 +308,32 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 baselines[base_key] = _messages(*runs)
                 flaky[", ".join(mutant.include) or "(all operations)"] = sorted(
                     set(runs[0].failing) ^ set(runs[1].failing))
-            baseline = baselines[base_key]
             relay.reset()
             with MutationProxy(relay.url, document, mutant.mutation, mutant.paths) as proxy:
                 run = gate(proxy.url, include=mutant.include, extra=mutant.gate_args, report=root / mutant.name)
-                applied, applied_on = proxy.mutator.applied, dict(proxy.mutator.applied_on)
-            # Only what the mutation could have caused counts: a new finding on a changed operation.
-            new = [f for k, f in run.failing.items() if k not in baseline and f["operation"] in applied_on
-                   and f["check"] not in STATIC_CHECKS]
-            # A finding the unmutated relay already has under the same key hides a new violation of that
-            # rule on that operation: the gate's finding identity (and its --baseline) cannot tell them apart.
-            masked = sorted({f["operation"] for k, f in run.failing.items() if k in baseline
-                             and f["operation"] in applied_on and f["message"] not in baseline[k]})
-            if run.error:
-                outcome = Outcome(mutant, None, applied, applied_on, new, run.seconds, note=f"gate: {run.error}")
-            elif mutant.not_applicable:
-                outcome = Outcome(mutant, None, applied, applied_on, new, run.seconds, note=mutant.not_applicable)
-            elif applied == 0:
-                outcome = Outcome(mutant, None, 0, {}, [], run.seconds, note="not exercised: the gate never met it")
-            else:
-                outcome = Outcome(mutant, bool(new), applied, applied_on, new, run.seconds)
-            outcome.masked = [op for op in masked if op not in outcome.caught_on]
-            outcomes.append(outcome)
-            _print_row(outcome)
+                pending.append((mutant, base_key, run, proxy.mutator.applied, dict(proxy.mutator.applied_on)))
+            _print_row(_judge(pending[-1], baselines[base_key]), provisional=True)
+        # A closing unmutated run per baseline: a finding that appears only because the gate, its
+        # overlays or the relay changed during the benchmark is in it, and is no detection.
+        for index, (include, extra) in enumerate(list(baselines)):
+            if time.monotonic() > deadline + GATE_TIMEOUT_S:
+                break
+            relay.reset()
+            with MutationProxy(relay.url, document, "none") as proxy:
+                closing = gate(proxy.url, include=include, extra=extra, report=root / f"closing-{index}")
+            for key, messages in _messages(closing).items():
+                if key not in baselines[(include, extra)]:
+                    flaky.setdefault(", ".join(include) or "(all operations)", []).append(key)
+                baselines[(include, extra)].setdefault(key, set()).update(messages)
+    print("\nfinal verdicts (against opening and closing unmutated runs):", flush=True)
+    for entry in pending:
+        outcome = _judge(entry, baselines[entry[1]])
+        outcomes.append(outcome)
+        _print_row(outcome)
     figures["flaky_baseline_findings"] = {k: v for k, v in flaky.items() if v}
     for where, keys in figures["flaky_baseline_findings"].items():
         print(f"flaky without any mutation ({where}): {len(keys)} finding(s): {'; '.join(keys)[:400]}")
+    outcomes += skipped
     judged = [o for o in outcomes if o.detected is not None]
     detected = [o for o in judged if o.detected]
     pairs = [(o.mutant.name, op) for o in judged for op in o.mutated_operations]
@@ -330,8 +356,10 @@ def _score(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     return figures
 
 
-def _print_row(o: Outcome) -> None:
+def _print_row(o: Outcome, *, provisional: bool = False) -> None:
     verdict = {True: "DETECTED", False: "SURVIVED", None: "n/a"}[o.detected]
+    if provisional:
+        verdict = verdict.lower() + "?"
     by_check: dict[str, set[str]] = {}
     for f in o.new:
         by_check.setdefault(f["check"], set()).add(f["operation"])

@@ -12,7 +12,11 @@ roles, and judges every answer like the other probes:
    result image and checkpoint, the creator downloads both;
 3. task B, an LLM task for the same node: the node reports a task error;
 4. task C requires a GPU nobody has, so it stays queued: the creator aborts it;
-5. with an admin key (the Relay's own account), ``GET /v2/incentive/nodes/all``.
+5. the node pauses, resumes and quits (the signer leaves no joined node behind for the other probes,
+   whose own join controls need it);
+6. a worker version of this run only: leaving before joining is refused (400 naming ``version``),
+   joining and leaving are accepted;
+7. with an admin key (the Relay's own account), ``GET /v2/incentive/nodes/all``.
 
 Setup that depends on the target's configuration rather than its contract (the signer's funds for
 the stake and the fee, the task schema a real Relay validates ``task_args`` against, the dispatch)
@@ -41,6 +45,7 @@ from relaycheck.signing import Signer
 
 TABLE = "lifecycle"
 RULE = "a request valid in the state the Relay reported MUST be accepted (2xx)"
+REJECT_RULE = "a request invalid in the state the Relay reported MUST be rejected with 400 naming the field"
 SD_MODEL = "crynux-ai/sdxl-turbo"
 LLM_MODEL = "Qwen/Qwen2.5-7B-Instruct"
 #: Task types (models.TaskType): SD, LLM, SD fine-tune (LoRA).
@@ -63,6 +68,11 @@ OPERATIONS = (
     "GET /v1/inference_tasks/{task_id_commitment}/results/checkpoint",
     "POST /v1/inference_tasks/{task_id_commitment}/task_error",
     "POST /v1/inference_tasks/{task_id_commitment}/abort_reason",
+    "POST /v1/node/{address}/pause",
+    "POST /v1/node/{address}/resume",
+    "POST /v1/node/{address}/quit",
+    "POST /v1/worker/{version}",
+    "DELETE /v1/worker/{version}",
     "GET /v2/incentive/nodes/all",
 )
 
@@ -107,6 +117,11 @@ class Lifecycle:
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.specs: dict[str, SignedOperation] = signed_operations(document)
+        self.labels = {
+            f"{method.upper()} {path}"
+            for path, item in (document.get("paths") or {}).items() if isinstance(item, Mapping)
+            for method in item if isinstance(item.get(method), Mapping)
+        }
         self.signer = signer
         self.rules = rules
         self.seed = seed
@@ -128,14 +143,17 @@ class Lifecycle:
         signer: Signer | None = None,
         multipart: list[tuple[str, tuple[str, bytes, str]]] | None = None,
         setup: bool = False,
+        reject: str | None = None,
     ) -> Any:
-        """Sign and send one request; its JSON ``data`` when accepted, else stop the flow.
+        """Sign (when the operation is signed) and send one request; its JSON ``data`` when accepted,
+        else stop the flow.
 
         ``setup``: a refusal (4xx) means the target is not configured for the flow (a note);
-        otherwise it is a ``lifecycle_accepted`` finding.
+        otherwise it is a ``lifecycle_accepted`` finding. ``reject``: the step MUST instead be
+        refused with 400 naming that field (``lifecycle_rejected`` when it is not).
         """
-        if label not in self.specs:
-            raise _Stop(f"{label}: not a signed operation of the document")
+        if label not in self.labels:
+            raise _Stop(f"{label}: not an operation of the document")
         method, path = label.split(" ", 1)
         spec = self.specs.get(label)
         params = dict(path_parameters or {})
@@ -184,6 +202,13 @@ class Lifecycle:
         self._record(label, exchange)
         self._judge(label, description, request, exchange, body=response.content, sent=sent, received=received)
         status = response.status_code
+        if reject is not None:
+            named = _field_name(response.content)
+            if status != 400 or (named or "").lower() != reject.lower():
+                self._finding(label, f"{TABLE}_rejected", REJECT_RULE,
+                              f"{label} with {description}: got {status} naming {named!r}, expected 400 naming "
+                              f"{reject!r}", request=request, exchange=exchange)
+            return None
         if 200 <= status < 300:
             if response.headers.get("content-type", "").startswith("application/json"):
                 try:
@@ -335,8 +360,31 @@ class Lifecycle:
         self.step("POST /v1/inference_tasks/{task_id_commitment}/abort_reason", "the creator aborting a queued task",
                   path_parameters={"task_id_commitment": task.commitment}, body={"abort_reason": 1})
 
+    def pause_resume_quit(self) -> None:
+        path = {"address": self.signer.address}
+        self.step("POST /v1/node/{address}/pause", "the idle node pausing", path_parameters=path, body={})
+        self.step("POST /v1/node/{address}/resume", "the paused node resuming", path_parameters=path, body={})
+        self.step("POST /v1/node/{address}/quit", "the idle node quitting", path_parameters=path, body={})
+
+    def worker(self) -> None:
+        path = {"version": f"0.0.{secrets.randbelow(10**9)}"}
+        self.step("DELETE /v1/worker/{version}", "a worker version nobody joined with", path_parameters=path,
+                  reject="version")
+        self.step("POST /v1/worker/{version}", "a worker joining", path_parameters=path)
+        self.step("DELETE /v1/worker/{version}", "the worker leaving", path_parameters=path)
+
     def admin_read(self, admin: Signer) -> None:
         self.step("GET /v2/incentive/nodes/all", "the Relay's admin account", query={"period": "Day"}, signer=admin)
+
+def _field_name(body: bytes) -> str | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    name = data.get("field_name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
 
 def _form_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -378,8 +426,8 @@ def run_lifecycle(
         return LifecycleResult()
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         walk = Lifecycle(client, base_url, document, signer, rules, seed=seed, operations=operations)
-        flows = [walk.join, walk.lora_task, walk.llm_task_error, walk.queued_abort]
-        for flow in flows:
+        node_flows = [walk.join, walk.lora_task, walk.llm_task_error, walk.queued_abort, walk.pause_resume_quit]
+        for flow in node_flows:
             try:
                 flow()
             except _Stop as stop:
@@ -387,6 +435,11 @@ def run_lifecycle(
                     walk.result.notes.append(stop.note)
                 if flow is walk.join:
                     break  # without a joined node no task can start; the abort flow needs funds too
+        try:
+            walk.worker()
+        except _Stop as stop:
+            if stop.note:
+                walk.result.notes.append(stop.note)
         if admin is not None:
             try:
                 walk.admin_read(admin)

@@ -86,6 +86,10 @@ _NAMED_VALUES: dict[str, Any] = {
 
 def valid_value(schema: Mapping[str, Any]) -> Any:
     """A small value the schema accepts, for parameters a probe does not vary."""
+    for combinator in ("anyOf", "oneOf"):
+        options = schema.get(combinator)
+        if isinstance(options, list) and options and isinstance(options[0], Mapping):
+            return valid_value(options[0])
     if schema.get("enum"):
         return schema["enum"][0]
     if "default" in schema:

@@ -127,8 +127,17 @@ def go_zero(schema: Mapping[str, Any]) -> Any:
     return None
 
 
+def _is_big_integer_input(schema: Mapping[str, Any]) -> bool:
+    """models.BigInt as an input: a decimal string or a JSON integer (strict overlay's BigIntInput)."""
+    options = schema.get("anyOf") or []
+    return any(isinstance(o, Mapping) and o.get("type") == "string" and o.get("pattern") == "^[0-9]+$"
+               for o in options) and any(isinstance(o, Mapping) and o.get("type") == "integer" for o in options)
+
+
 def _as_go_value(value: Any, schema: Mapping[str, Any]) -> Any:
     # Query and path values travel as text; the Go struct holds them typed, and so does the payload.
+    if _is_big_integer_input(schema) and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # BigInt re-marshals as a decimal string whatever form it came in
     kind = schema.get("type")
     if isinstance(value, list) and kind != "array" and value:
         value = value[0]
