@@ -159,11 +159,6 @@ class Signer:
         # eth_keys already yields r || s || v with v in {0, 1} and low s, which is what the Relay takes.
         return "0x" + signature.to_bytes().hex()
 
-    def key_bytes(self) -> bytes:
-        """The raw key, for the one computation that needs it in-process: a task creator's VRF proof
-        (POST /v1/inference_tasks/validate). Never print, log or store what this returns."""
-        return bytes(self._key.to_bytes())
-
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 
 from relaycheck.schema import load_schema
-from tests.plugins.contract import GateRun, run_contract
+from tests.plugins.contract import GateRun
 
 pytestmark = pytest.mark.fixture_relay
 
 OPERATIONS = [op.label for op in load_schema("relay-2.5.3").operations]
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return run_contract(["--max-examples", "5"], tmp_path_factory.mktemp("conforming-full"))
+@pytest.fixture
+def full_run(conforming_gate: GateRun) -> GateRun:
+    return conforming_gate
 
 
 def test_every_operation_is_in_the_run(full_run: GateRun) -> None:

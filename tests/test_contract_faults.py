@@ -74,14 +74,10 @@ def test_fault_table_covers_every_check() -> None:
     assert not missing, f"every check MUST be shown to fire on a fault; no case for {sorted(missing)}"
 
 
-@pytest.fixture(scope="module")
-def conforming_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    from tests.plugins.contract import run_contract
-
-    return run_contract(
-        ["--include", "GET /v1/n*", "--include", "GET /v2/network/nodes/data", "--max-examples", "4"],
-        tmp_path_factory.mktemp("conforming"),
-    )
+@pytest.fixture
+def conforming_run(conforming_gate: GateRun) -> GateRun:
+    # The session's full conforming run: every check enabled, every operation, the same target.
+    return conforming_gate
 
 
 def test_conforming_is_silent(conforming_run: GateRun) -> None:

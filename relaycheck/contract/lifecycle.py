@@ -3,11 +3,14 @@
 Fuzzing sends each operation on its own, so a task-state operation (score, validate, results, ...)
 only ever meets a task that does not exist, and the coverage table shows no accepted request. This
 probe walks the flows a node and a task creator go through, with the gate's own signer in both
-roles, and judges every answer like the other probes:
+roles, and judges every answer like the other probes. The walk acts as a fresh account of its own
+(the *actor*), funded by the gate's signer with a transfer, so the signer's own state (not joined,
+its funds) is left as the bounds and signature probes expect it:
 
-1. the signer joins as a node with a GPU name no other node has, and updates its version;
+0. the signer transfers the actor its stake and fees;
+1. the actor joins as a node with a GPU name no other node has, and updates its version;
 2. task A, an SD fine-tune (LoRA) task requiring that GPU, is created with an input checkpoint, so
-   the Relay can only dispatch it to the signer's node; the node downloads the checkpoint, submits
+   the Relay can only dispatch it to the actor's node; the node downloads the checkpoint, submits
    a score, the creator validates it (VRF proof over the sampling seed), the node uploads the
    result image and checkpoint, the creator downloads both;
 3. task B, an LLM task for the same node: the node reports a task error;
@@ -19,9 +22,9 @@ roles, and judges every answer like the other probes:
 7. with an admin key (the Relay's own account), ``GET /v2/incentive/nodes/all``.
 
 Setup that depends on the target's configuration rather than its contract (the signer's funds for
-the stake and the fee, the task schema a real Relay validates ``task_args`` against, the dispatch)
+the transfer, the task schema a real Relay validates ``task_args`` against, the dispatch)
 is a *note* when refused, never a finding and never a faked 2xx: against a real Relay, fund the
-``RELAYCHECK_KEY`` account (stake plus fees) and give ``RELAYCHECK_ADMIN_KEY`` for the admin read.
+``RELAYCHECK_KEY`` account with at least ``ACTOR_FUNDS`` and give ``RELAYCHECK_ADMIN_KEY`` for the admin read.
 Once the setup is accepted, every later step is valid in the state the Relay itself reported,
 so refusing it is a finding (``lifecycle_accepted``).
 """
@@ -54,8 +57,11 @@ TASK_LLM, TASK_LORA = 1, 2
 STARTED, SCORE_READY = 1, 4
 #: Small fee (wei): the creator pays it, the node (the same account) earns it back.
 TASK_FEE = 10**15
+#: What the signer hands the actor: a node stake (400 CNX on the public network) with room to spare.
+ACTOR_FUNDS = 500 * 10**18
 #: Operations this probe sends (what it adds to the coverage table).
 OPERATIONS = (
+    "POST /v1/balance/{from}/transfer",
     "POST /v1/node/{address}/join",
     "POST /v1/node/{address}/version",
     "POST /v1/inference_tasks/{task_id_commitment}",
@@ -83,6 +89,15 @@ class _Stop(Exception):
     def __init__(self, note: str = "") -> None:
         super().__init__(note)
         self.note = note
+
+
+class _Redraw(_Stop):
+    """The Relay drew the actor's task for group validation (one in a hundred): start over with a
+    fresh actor, since the drawn task keeps the node busy and a single validation cannot free it."""
+
+
+#: Fresh actors to try before giving up on the draw (each fails with probability 1/100).
+ATTEMPTS = 3
 
 
 @dataclass
@@ -113,7 +128,12 @@ class Lifecycle:
         *,
         seed: int | None,
         operations: set[str],
+        result: LifecycleResult | None = None,
     ) -> None:
+        # The actor's raw key stays in this object: the creator's VRF proof needs it in-process.
+        self._actor_key = secrets.token_bytes(32)
+        self.actor = Signer(self._actor_key)
+        self.payer = signer
         self.client = client
         self.base_url = base_url.rstrip("/")
         self.specs: dict[str, SignedOperation] = signed_operations(document)
@@ -122,11 +142,10 @@ class Lifecycle:
             for path, item in (document.get("paths") or {}).items() if isinstance(item, Mapping)
             for method in item if isinstance(item.get(method), Mapping)
         }
-        self.signer = signer
         self.rules = rules
         self.seed = seed
         self.operations = operations
-        self.result = LifecycleResult()
+        self.result = result if result is not None else LifecycleResult()
         self.last: RecordedExchange | None = None
         # A GPU name of this run only: the Relay can dispatch the run's tasks to no other node.
         self.gpu = f"relaycheck lifecycle GPU {secrets.token_hex(4)}"
@@ -160,7 +179,7 @@ class Lifecycle:
         q: dict[str, Any] = dict(query or {})
         b: Any = dict(body) if body is not None else None
         if spec is not None:
-            signed = sign_parts(spec, signer or self.signer, params, q, b if b is not None else {})
+            signed = sign_parts(spec, signer or self.actor, params, q, b if b is not None else {})
             params, q = signed.path_parameters, signed.query
             if spec.carrier == "body":
                 b = signed.body
@@ -254,8 +273,13 @@ class Lifecycle:
         ))
 
     # --- the flows ---------------------------------------------------------------------------------
+    def fund(self) -> None:
+        self.step("POST /v1/balance/{from}/transfer", "the signer funding the lifecycle account",
+                  path_parameters={"from": self.payer.address},
+                  body={"to": self.actor.address, "value": str(ACTOR_FUNDS)}, signer=self.payer, setup=True)
+
     def join(self) -> None:
-        address = self.signer.address
+        address = self.actor.address
         self.step("POST /v1/node/{address}/join", f"a node joining with {self.gpu!r}",
                   path_parameters={"address": address},
                   body={"gpu_name": self.gpu, "gpu_vram": 24, "model_ids": [SD_MODEL, LLM_MODEL], "version": "2.5.2"},
@@ -286,8 +310,8 @@ class Lifecycle:
 
     def _dispatched(self, task: _Task) -> Mapping[str, Any]:
         view = self.get_task(task)
-        if view.get("status") != STARTED or str(view.get("selected_node", "")).lower() != self.signer.address.lower():
-            raise _Stop(f"task {task.commitment} was not started on the signer's node (status "
+        if view.get("status") != STARTED or str(view.get("selected_node", "")).lower() != self.actor.address.lower():
+            raise _Stop(f"task {task.commitment} was not started on the actor's node (status "
                         f"{view.get('status')!r}, node {view.get('selected_node')!r}): the node-side steps need it")
         return view
 
@@ -327,12 +351,12 @@ class Lifecycle:
         view = self.get_task(task)
         if view.get("status") != SCORE_READY:
             raise _Stop(f"task {task.commitment} is not score-ready after the score (status {view.get('status')!r})")
-        key = self.signer.key_bytes()
+        key = self._actor_key
         proof, beta = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]),
                                        nonce=secrets.randbelow(2**255) + 1)
         if crypto.need_validation(beta):
             # One task in a hundred is drawn for validation by a group of three: not a single one.
-            raise _Stop(f"task {task.commitment} was drawn for group validation; the single-task flow ends here")
+            raise _Redraw(f"task {task.commitment} was drawn for group validation")
         self.step("POST /v1/inference_tasks/validate", "the creator's VRF proof", body={
             "task_id_commitments": [task.commitment], "task_id": "0x" + task.task_id.hex(),
             "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
@@ -346,10 +370,12 @@ class Lifecycle:
         # The creator's validation ends the task (aborted, fee refunded) and frees the node.
         view = self.get_task(task)
         if view.get("status") == 3:
-            key = self.signer.key_bytes()
+            key = self._actor_key
             from relaycheck.fixture.handlers import signed_crypto as crypto
 
-            proof, _ = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]), nonce=7)
+            proof, beta = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]), nonce=7)
+            if crypto.need_validation(beta):
+                raise _Redraw(f"task {task.commitment} was drawn for group validation")
             self.step("POST /v1/inference_tasks/validate", "the creator validating an errored task", body={
                 "task_id_commitments": [task.commitment], "task_id": "0x" + task.task_id.hex(),
                 "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
@@ -361,7 +387,7 @@ class Lifecycle:
                   path_parameters={"task_id_commitment": task.commitment}, body={"abort_reason": 1})
 
     def pause_resume_quit(self) -> None:
-        path = {"address": self.signer.address}
+        path = {"address": self.actor.address}
         self.step("POST /v1/node/{address}/pause", "the idle node pausing", path_parameters=path, body={})
         self.step("POST /v1/node/{address}/resume", "the paused node resuming", path_parameters=path, body={})
         self.step("POST /v1/node/{address}/quit", "the idle node quitting", path_parameters=path, body={})
@@ -410,6 +436,25 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
+def _node_flows(walk: Lifecycle, *, last_attempt: bool) -> bool:
+    """Run the node and task flows in order; True when a draw asks for another actor."""
+    flows = [walk.fund, walk.join, walk.lora_task, walk.llm_task_error, walk.queued_abort, walk.pause_resume_quit]
+    for flow in flows:
+        try:
+            flow()
+        except _Redraw as redraw:
+            if not last_attempt:
+                return True
+            walk.result.notes.append(f"{redraw.note} {ATTEMPTS} times in a row; the single-task flow ends here")
+            return False
+        except _Stop as stop:
+            if stop.note:
+                walk.result.notes.append(stop.note)
+            if flow in (walk.fund, walk.join):
+                return False  # without funds or a joined node no task can start
+    return False
+
+
 def run_lifecycle(
     base_url: str,
     document: Mapping[str, Any],
@@ -424,17 +469,13 @@ def run_lifecycle(
     """Walk every flow whose operations are selected; each flow stops at its first refusal."""
     if not operations & set(OPERATIONS):
         return LifecycleResult()
+    result = LifecycleResult()
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        walk = Lifecycle(client, base_url, document, signer, rules, seed=seed, operations=operations)
-        node_flows = [walk.join, walk.lora_task, walk.llm_task_error, walk.queued_abort, walk.pause_resume_quit]
-        for flow in node_flows:
-            try:
-                flow()
-            except _Stop as stop:
-                if stop.note:
-                    walk.result.notes.append(stop.note)
-                if flow is walk.join:
-                    break  # without a joined node no task can start; the abort flow needs funds too
+        for attempt in range(ATTEMPTS):
+            walk = Lifecycle(client, base_url, document, signer, rules, seed=seed, operations=operations,
+                             result=result)
+            if not _node_flows(walk, last_attempt=attempt == ATTEMPTS - 1):
+                break
         try:
             walk.worker()
         except _Stop as stop:

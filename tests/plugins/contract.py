@@ -55,6 +55,13 @@ def run_contract(argv: list[str], report_root: Path) -> GateRun:
     return GateRun(code, summary, out.getvalue(), report_root / "contract")
 
 
+@pytest.fixture(scope="session")
+def conforming_gate(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    """The full default gate against ``conforming``, once per session: the green reference run that
+    the acceptance test reads and every "stays silent on conforming" assertion shares."""
+    return run_contract(["--max-examples", "5"], tmp_path_factory.mktemp("conforming-full"))
+
+
 @pytest.fixture
 def run_gate(tmp_path: Path) -> RunGate:
     """Run the gate against a fixture relay (``fault=...``) or ``--relay-url``; each call gets its own reports."""
