@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fixture relay fault when no --relay-url (repeatable)")
     parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
                         help="Schemathesis phases to run (comma-separated)")
-    parser.add_argument("--probes", default="lifecycle,bounds,signature,paging",
+    parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -155,12 +156,23 @@ class Finding:
     def key(self) -> str:
         """Identity across runs: operation, check and what broke, without run-specific values.
 
-        A probe row names its rule exactly, so variants that break the same rule are one finding.
+        Our own checks (and probe rows) state a fixed rule, so the rule alone would fold a new
+        violation of it into an old one (and hide a regression under ``--baseline``): the probe row's
+        description and the JSON pointers the message names tell them apart, with array indices
+        and numbers masked so reruns still map to the same finding.
         """
-        # Our own checks (and probe rows) state a fixed rule; a built-in check's first line says what broke.
+        # A built-in check's first line already says what broke.
         fixed = self.phase.startswith("probe:") or self.check.startswith("relay_") or self.check == "schema_correction"
-        what = self.rule if fixed else self.message
-        return f"{self.operation}|{self.check}|{normalise_message(what)}"
+        if not fixed:
+            return f"{self.operation}|{self.check}|{normalise_message(self.message)}"
+        parts = [self.operation, self.check, normalise_message(self.rule)]
+        description = (self.expect or {}).get("description")
+        if isinstance(description, str) and description:
+            parts.append(normalise_message(description))
+        pointers = _VIOLATION_POINTER.findall(self.message)
+        if pointers:
+            parts.append(normalise_message(",".join(sorted(set(pointers)))))
+        return "|".join(parts)
 
     @property
     def id(self) -> str:
@@ -224,6 +236,8 @@ def normalise_message(message: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", first)[:200]
 
 
+#: A JSON pointer our checks name as the place of a violation ("/data/0/balance is '1'").
+_VIOLATION_POINTER = re.compile(r"(?<![\w/])(/[\w~./-]*) is ")
 _SENSITIVE_HEADERS = {"authorization", "cookie"}
 
 

@@ -32,7 +32,7 @@ from relaycheck.contract.findings import Finding
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
 
-PROBE_TABLES = ("lifecycle", "bounds", "signature", "paging")
+PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging")
 
 
 @dataclass
@@ -231,7 +231,21 @@ def _run_probes(
         )
         findings.extend(found)
         _count(stats, f"probe:{table}", statuses)
-        if any(f.check == "network_error" and "Connect" in f.message for f in found):
+        if any(f.check == "network_error" and f.message.startswith("ConnectError") for f in found):
+            return "target_unavailable"
+    if "plain" in config.probe_tables and (deadline is None or time.monotonic() <= deadline):
+        from relaycheck.contract.plain_probes import plain_probes, run_plain
+
+        plain_rows = [p for p in plain_probes(document, config.signer) if p.operation in operations]
+
+        def report_plain(done: int, total: int) -> None:
+            progress.probes("plain", done, total)
+
+        found, statuses, gone = run_plain(config.base_url, plain_rows, rules, timeout=config.request_timeout,
+                                          seed=config.seed, deadline=deadline, progress=report_plain)
+        findings.extend(found)
+        _count(stats, "probe:plain", statuses)
+        if gone:
             return "target_unavailable"
     if "paging" in config.probe_tables and (deadline is None or time.monotonic() <= deadline):
         found, statuses = probe_mod.run_paging(config.base_url, document, timeout=config.request_timeout,

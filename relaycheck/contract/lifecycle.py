@@ -41,7 +41,8 @@ from typing import Any
 
 import httpx
 
-from relaycheck.contract import relay_checks
+from relaycheck.contract import answer_checks, relay_checks
+from relaycheck.contract.answer_checks import validation_refused
 from relaycheck.contract.findings import BUILTIN_RULES, Finding, RecordedExchange, RecordedRequest, b64
 from relaycheck.contract.signing_auth import SignedOperation, sign_parts, signed_operations
 from relaycheck.signing import Signer
@@ -142,6 +143,7 @@ class Lifecycle:
             for path, item in (document.get("paths") or {}).items() if isinstance(item, Mapping)
             for method in item if isinstance(item.get(method), Mapping)
         }
+        self.document = document
         self.rules = rules
         self.seed = seed
         self.operations = operations
@@ -235,6 +237,12 @@ class Lifecycle:
                 except (ValueError, AttributeError):
                     return None
             return response.content
+        if setup and status == 400 and validation_refused(response.content):
+            # The target's configuration refuses with a state answer (funds, task schema); a
+            # validator tag or a parse error on this signed, funded, valid request is the Relay's fault.
+            self._finding(label, f"{TABLE}_accepted", RULE, f"{label} with {description}: refused as invalid "
+                          f"input with 400: {response.text[:200]}", request=request, exchange=exchange)
+            raise _Stop()
         if setup and 400 <= status < 500:
             raise _Stop(f"{label} ({description}) refused with {status}: {response.text[:200]}")
         if status < 500:
@@ -254,6 +262,10 @@ class Lifecycle:
         if status >= 500:
             self._finding(label, "not_a_server_error", BUILTIN_RULES["not_a_server_error"], f"{what}: got {status}",
                           request=request, exchange=exchange)
+        # Many of these answers are reached by no other phase: judge them as the engine would.
+        for check, rule, message in answer_checks.conformance(self.document, request.method, request.path, status,
+                                                              headers=exchange.response_headers, body=body):
+            self._finding(label, check, rule, f"{what}: {message}", request=request, exchange=exchange)
         if self.rules is None:
             return
         parsed = relay_checks.Exchange(method=request.method, path=request.path, status=status,

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from relaycheck.contract import relay_checks
+from relaycheck.contract import answer_checks, relay_checks
 from relaycheck.contract.findings import (
     BUILTIN_RULES,
     Finding,
@@ -429,7 +429,17 @@ def judge(
             out.append(("signature_accepted",
                         "a request signed as the Relay specifies MUST pass the signature check",
                         f"{what}: rejected with field_name={field_name!r}"))
+        elif answer_checks.validation_refused(body):
+            # The control's inputs satisfy the schema: a validator tag or parse error refuses valid data.
+            out.append(("signature_accepted",
+                        "a correctly signed request with valid inputs MUST NOT be refused as invalid input",
+                        f"{what}: rejected as invalid input naming field_name={field_name!r}"))
     if rules is not None:
+        # Probe answers are reached by no other phase either: judge them as the engine would.
+        for check, rule, message in answer_checks.conformance(rules.document, probe.request.method,
+                                                              probe.request.path, status,
+                                                              headers=exchange.response_headers, body=body):
+            out.append((check, rule, f"{what}: {message}"))
         if expect.get("reject") and status == expect.get("status", 400):
             for message in relay_checks.validation_envelope(parsed, rules, expected_field=expect.get("field")):
                 envelope_rule = relay_checks.RULES_BY_NAME["relay_validation_envelope"].summary
@@ -497,8 +507,10 @@ def run_probes(
                 findings.setdefault(finding.key, finding)
             if progress is not None:
                 progress(index + 1, len(probes))
-            if exchange.status is None and exchange.error and "Connect" in exchange.error:
-                break  # the target is gone; the rest would say the same
+            if exchange.status is None and (exchange.error or "").startswith("ConnectError"):
+                # A refused connection: the target is gone and the rest would say the same. A reset
+                # mid-answer is a finding, not the end of the table.
+                break
     return list(findings.values()), statuses
 
 
@@ -506,8 +518,11 @@ def run_paging(
     base_url: str, document: Mapping[str, Any], *, timeout: float, seed: int | None,
     operations: set[str] | None = None,
 ) -> tuple[list[Finding], dict[str, list[int | None]]]:
-    """Pages of node data MUST be disjoint and in order: page 1 + page 2 == one double page."""
+    """Pages of node data MUST be disjoint and in order (page 1 + page 2 == one double page) and hold
+    every node ``/v1/network/nodes/number`` counts."""
     import json
+
+    from relaycheck.contract import node_coverage
 
     findings: list[Finding] = []
     statuses: dict[str, list[int | None]] = {}
@@ -516,6 +531,7 @@ def run_paging(
             if operations is not None and label not in operations:
                 continue
             path = label.split(" ", 1)[1]
+            count_before = node_coverage.all_nodes(client, base_url, send)
             pages: list[list[Any] | None] = []
             exchanges: list[RecordedExchange] = []
             for start, total in ((0, size), (size, size), (0, 2 * size)):
@@ -548,6 +564,10 @@ def run_paging(
                                             query=[("start", size), ("total", size)]),
                     exchange=exchanges[1], expect={"table": "paging", "page_size": size}, seed=seed,
                 ))
+            findings.extend(node_coverage.coverage_findings(
+                client, base_url, send, label=label, first_page=first, first_exchange=exchanges[0],
+                page_size=size, item_key=_item_key, seed=seed, statuses=statuses, count_before=count_before,
+            ))
     return findings, statuses
 
 
