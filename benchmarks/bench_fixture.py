@@ -3,18 +3,21 @@
     .venv/bin/python benchmarks/bench_fixture.py [--workers 1] [--duration 5] [--connections 32]
 
 Starts a conforming fixture relay (granian, loopback, port 0), warms each endpoint, runs wrk
-against it and prints req/s beside the target, then stops the relay. Exit code 0 when every
+against it and prints req/s beside the target and beside what one Locust process (FastHttpUser,
+no wait) can generate against the same endpoint, then stops the relay. Exit code 0 when every
 target is met, 1 when one is missed, 2 when wrk is missing (``apt-get install wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,6 +39,37 @@ def measure(url: str, duration: float, connections: int, threads: int) -> tuple[
         raise RuntimeError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
     bad = _NON_2XX.search(proc.stdout)
     return float(match.group(1)), int(bad.group(1)) if bad else 0
+
+
+_ONE_ENDPOINT_LOCUSTFILE = """
+from locust import FastHttpUser, constant, task
+
+class Hammer(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def get(self) -> None:
+        self.client.get(PATH, name=PATH)
+"""
+
+
+def locust_max_rps(url: str, path: str, seconds: float, users: int) -> float:
+    """What one Locust process can generate against ``path`` (FastHttpUser, no wait, no checks)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        locustfile = Path(tmp) / "hammer.py"
+        locustfile.write_text(f"PATH = {path!r}\n" + _ONE_ENDPOINT_LOCUSTFILE)
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-H", url, "-u", str(users),
+             "-r", str(users), "-t", f"{int(seconds)}s", "--csv", str(Path(tmp) / "out"), "--only-summary",
+             "--loglevel", "WARNING", "--stop-timeout", "0"],
+            capture_output=True, text=True, check=False, timeout=seconds + 60,
+        )
+        stats = Path(tmp) / "out_stats.csv"
+        if not stats.is_file():
+            raise RuntimeError(f"locust failed: {proc.stderr.strip()[-500:]}")
+        with stats.open() as fh:
+            rows = {row["Name"]: row for row in csv.DictReader(fh)}
+        return float(rows["Aggregated"]["Requests/s"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             met &= ok
             print(f"{path:40s} {rps:10.0f} req/s  target >= {target:,.0f}  ratio {rps / target:5.2f}  "
                   f"non-2xx {bad}  {'PASS' if ok else 'MISS'}")
+            # The fixture must never be what limits a load test: compare with one Locust process flat out.
+            generator = locust_max_rps(relay.url, path, args.duration, users=args.connections)
+            headroom = rps / generator if generator else float("inf")
+            met &= headroom >= 2.0
+            print(f"{'':40s} one Locust process: {generator:8.0f} req/s  fixture/Locust {headroom:5.2f}  "
+                  f"target >= 2.00  {'PASS' if headroom >= 2.0 else 'MISS'}")
     return 0 if met else 1
 
 
