@@ -168,6 +168,18 @@ def apply_patch(document: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str
     return patched
 
 
+def openapi_to_jsonschema(node: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: 3.0 spells "may be null" as nullable, JSON Schema in the type."""
+    if isinstance(node, dict):
+        out = {k: openapi_to_jsonschema(v) for k, v in node.items() if k != "nullable"}
+        if node.get("nullable") is True and isinstance(node.get("type"), str):
+            out["type"] = [node["type"], "null"]
+        return out
+    if isinstance(node, list):
+        return [openapi_to_jsonschema(v) for v in node]
+    return node
+
+
 def compact_bytes(document: dict[str, Any]) -> bytes:
     """Serialise the way fizz does (compact, field order kept) for derived documents."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

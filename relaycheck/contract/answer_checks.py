@@ -16,22 +16,13 @@ from typing import Any
 import jsonschema_rs
 
 from relaycheck.contract.findings import BUILTIN_RULES
+from relaycheck.schema import openapi_to_jsonschema
 
 #: Compiled validators per (document, operation, status); a run judges one document. The document
 #: is kept with its validator so its id cannot be reused by another document while cached.
 _VALIDATORS: dict[tuple[int, str, str], tuple[Mapping[str, Any], jsonschema_rs.Validator | None]] = {}
 
 
-def _to_jsonschema(node: Any) -> Any:
-    # OpenAPI 3.0 spells "may be null" as nullable; JSON Schema needs it in the type.
-    if isinstance(node, dict):
-        out = {k: _to_jsonschema(v) for k, v in node.items() if k != "nullable"}
-        if node.get("nullable") is True and isinstance(node.get("type"), str):
-            out["type"] = [node["type"], "null"]
-        return out
-    if isinstance(node, list):
-        return [_to_jsonschema(v) for v in node]
-    return node
 
 
 def _declared(document: Mapping[str, Any], method: str, path: str, status: int) -> Mapping[str, Any] | None:
@@ -50,10 +41,10 @@ def _validator(document: Mapping[str, Any], label: str, status: int,
     cached = _VALIDATORS.get(key)
     if cached is not None and cached[0] is document:
         return cached[1]
-    components = _to_jsonschema(copy.deepcopy(dict(document.get("components") or {})))
+    components = openapi_to_jsonschema(copy.deepcopy(dict(document.get("components") or {})))
     validator: jsonschema_rs.Validator | None
     try:
-        validator = jsonschema_rs.Draft4Validator({**_to_jsonschema(dict(schema)), "components": components})
+        validator = jsonschema_rs.Draft4Validator({**openapi_to_jsonschema(dict(schema)), "components": components})
     except ValueError:
         validator = None  # a schema the validator cannot compile judges nothing
     _VALIDATORS[key] = (document, validator)

@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema_rs
 
 from relaycheck.contract import relay_checks
+from relaycheck.schema import openapi_to_jsonschema
 
 #: The gate's rules that cost microseconds. The type-directed walks (null lists, big integers,
 #: rates, signs) take milliseconds on a 100-node page, and a check runs on the generator's event
@@ -38,21 +39,11 @@ SAMPLED = (
 )
 
 
-def _openapi_to_jsonschema(node: Any) -> Any:
-    # OpenAPI 3.0 spells "may be null" as nullable; JSON Schema needs it in the type.
-    if isinstance(node, dict):
-        out = {k: _openapi_to_jsonschema(v) for k, v in node.items() if k != "nullable"}
-        if node.get("nullable") is True and isinstance(node.get("type"), str):
-            out["type"] = [node["type"], "null"]
-        return out
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(v) for v in node]
-    return node
 
 
 def response_validators(document: dict[str, Any], paths: list[str]) -> dict[str, jsonschema_rs.Validator]:
     """Validators keyed by ``GET /path`` for the declared application/json 200 responses."""
-    components = _openapi_to_jsonschema(copy.deepcopy(document.get("components", {})))
+    components = openapi_to_jsonschema(copy.deepcopy(document.get("components", {})))
     validators: dict[str, jsonschema_rs.Validator] = {}
     for path in paths:
         op = document.get("paths", {}).get(path, {}).get("get")
@@ -61,7 +52,7 @@ def response_validators(document: dict[str, Any], paths: list[str]) -> dict[str,
         schema = op.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {}).get("schema")
         if not isinstance(schema, dict):
             continue
-        root = {**_openapi_to_jsonschema(schema), "components": components}
+        root = {**openapi_to_jsonschema(schema), "components": components}
         validators[f"GET {path}"] = jsonschema_rs.Draft4Validator(root)
     return validators
 
