@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 from locust import FastHttpUser, constant, events, task
 
 _LATENCY_OUT = os.environ.get("BENCH_LATENCY_OUT")
+_COUNTS_OUT = os.environ.get("BENCH_COUNTS_OUT")
 _latencies: list[float] = []
+_counts: dict[int, int] = {}
 
 if _LATENCY_OUT:
     # Benchmark 2 only: Locust's own unrounded per-request times, to tell client cost from ours.
@@ -28,6 +31,21 @@ if _LATENCY_OUT:
     hooks: Any = events  # EventHook.add_listener is unannotated
     hooks.request.add_listener(_on_request)
     hooks.quitting.add_listener(_on_quitting)
+
+if _COUNTS_OUT:
+    # Benchmark 1 only: requests per whole wall-clock second, the same windows relaycheck's
+    # recorder keeps, so both sides' steady-state req/s come from one formula.
+    def _count(**_kwargs: Any) -> None:
+        second = int(time.time())
+        _counts[second] = _counts.get(second, 0) + 1
+
+    def _dump_counts(**_kwargs: Any) -> None:
+        assert _COUNTS_OUT is not None
+        Path(_COUNTS_OUT).write_text(json.dumps(_counts))
+
+    counting: Any = events
+    counting.request.add_listener(_count)
+    counting.quitting.add_listener(_dump_counts)
 
 
 class BareDashboardUser(FastHttpUser):

@@ -6,13 +6,13 @@ time (coordinated omission corrected). Standalone: ``python load/arrivals.py -H 
 
 from __future__ import annotations
 
-from locust import FastHttpUser, constant, run_single_user, task
+from locust import constant, run_single_user, task
 
 from relaycheck.load.plugin import run_arrivals
-from relaycheck.load.scenario import arrival_send
+from relaycheck.load.scenario import RelayUser, arrival_send
 
 
-class ArrivalUser(FastHttpUser):
+class ArrivalUser(RelayUser):
     weight = 1  # the shape picks this class only in the open model (a weight of 0 would unregister it)
     wait_time = constant(0)
     # Connections per generator: a stalled relay holds one per in-flight arrival.

@@ -5,12 +5,12 @@ Standalone: ``python load/clock.py -H http://127.0.0.1:PORT``.
 
 from __future__ import annotations
 
-from locust import FastHttpUser, run_single_user, task
+from locust import run_single_user, task
 
-from relaycheck.load.scenario import clock_tick, think
+from relaycheck.load.scenario import RelayUser, clock_tick, think
 
 
-class ClockUser(FastHttpUser):
+class ClockUser(RelayUser):
     weight = 2
 
     def wait_time(self) -> float:

@@ -6,12 +6,12 @@ printing each request (debugging).
 
 from __future__ import annotations
 
-from locust import FastHttpUser, run_single_user, task
+from locust import run_single_user, task
 
-from relaycheck.load.scenario import dashboard_refresh, think
+from relaycheck.load.scenario import RelayUser, dashboard_refresh, think
 
 
-class NetstatsDashboardUser(FastHttpUser):
+class NetstatsDashboardUser(RelayUser):
     weight = 6  # replaced from load/profiles.toml [weights.users] by the shape
 
     def wait_time(self) -> float:

@@ -5,12 +5,12 @@ Standalone: ``python load/pager.py -H http://127.0.0.1:PORT``.
 
 from __future__ import annotations
 
-from locust import FastHttpUser, run_single_user, task
+from locust import run_single_user, task
 
-from relaycheck.load.scenario import node_count, pager_step, think
+from relaycheck.load.scenario import RelayUser, node_count, pager_step, think
 
 
-class NodeListPager(FastHttpUser):
+class NodeListPager(RelayUser):
     weight = 2
     all_nodes = 0
 

@@ -199,3 +199,47 @@ def test_contract_sample_fails_invalid_bodies_under_load(run_load: RunLoad) -> N
     assert any(k.startswith("contract: GET /v1/network/nodes/data") and "MUST" in k for k in pages["failure_kinds"])
     assert summary["endpoints"]["GET /v1/now"]["contract_invalid"] == 0, "valid bodies MUST pass the sample"
     assert summary["provenance"]["target_kind"] == "fixture:as-is-2.5"
+
+
+# Every answer costs the generator 20 ms of CPU: the process runs flat out whatever the relay does.
+_BURNER = '''
+import sys
+import time
+
+sys.path.insert(0, {load_dir!r})
+from locust import events
+
+
+def _burn(**_kwargs):
+    until = time.process_time() + 0.02
+    while time.process_time() < until:
+        pass
+
+
+events.request.add_listener(_burn)
+'''
+
+
+def test_generator_cpu_warning_fires_on_a_saturated_generator(
+    conforming_relay: FixtureRelay, tmp_path: Path
+) -> None:
+    from relaycheck.load.runner import LOCUSTFILE
+    from relaycheck.paths import LOAD_DIR
+
+    source = LOCUSTFILE.read_text()
+    head, sep, tail = source.partition("from __future__ import annotations\n")
+    burning = tmp_path / "burning_locustfile.py"
+    burning.write_text(head + sep + _BURNER.format(load_dir=str(LOAD_DIR)) + tail)
+    plan = build_plan("smoke", users=2, duration=4)
+    plan.think_s = (0.0, 0.0)
+    record = run_locust(LoadJob(conforming_relay.url, plan, tmp_path / "out", locustfile=burning, echo=False))
+    assert record.recorder.max_cpu_percent > 90, "a saturated generator's CPU MUST be seen during the run"
+    log = (tmp_path / "out" / "locust.log").read_text()
+    assert "WARNING: load generator process" in log, "a generator above 90% CPU MUST be flagged live"
+
+
+def test_generator_cpu_warning_quiet_on_an_idle_generator(conforming_relay: FixtureRelay, tmp_path: Path) -> None:
+    plan = build_plan("smoke", users=1, duration=3)
+    plan.think_s = (0.5, 0.5)
+    record = run_locust(LoadJob(conforming_relay.url, plan, tmp_path / "out", echo=False))
+    assert record.recorder.max_cpu_percent < 90, "two requests a second MUST NOT read as a saturated generator"

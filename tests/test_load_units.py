@@ -275,3 +275,22 @@ def test_reports_parse_back(tmp_path: Path) -> None:
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG", f"{png} MUST be a PNG"
     assert "summary.json" in (tmp_path / "index.html").read_text()
     assert "GET /v1/now" in console_table(back)
+    assert not back["generator"]["cpu_warning"] and "WARNING: load generator" not in console_table(back)
+    rec.max_cpu_percent = 97.0
+    hot = build_summary(
+        provenance={"target": "t", "schema": {"sha256": "s"}},
+        plan=plan,
+        raw={},
+        recorder=rec,
+        started=5000.0,
+        finished=5003.0,
+        processes=1,
+        verdicts=verdicts,
+        slo_origin="x",
+        comparisons=None,
+        baseline_path=None,
+        exit_code=0,
+        method="m",
+    )
+    assert hot["generator"]["cpu_warning"], "a generator above 90% CPU MUST be flagged in summary.json"
+    assert "WARNING: load generator CPU reached 97%" in console_table(hot), "and in the closing table"

@@ -37,6 +37,7 @@ from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
 from relaycheck.load.sampling import ContractSampler
 from relaycheck.load.slo import breaches, evaluate, load_slo
+from relaycheck.load.wireclock import WIRE, install_wire_clock, kernel_received_at
 
 log = logging.getLogger("relaycheck.load")
 CPU_WARN_PERCENT = 90.0
@@ -171,7 +172,7 @@ def _prepare(env: Environment) -> None:
         STATE.quiet_summary = bool(opts.rc_quiet_summary)
         STATE.worker_dump = opts.rc_worker_dump or None
         if getattr(opts, "rc_clock", "wire") == "wire":
-            _install_wire_clock()
+            install_wire_clock()
 
 
 # --- recording --------------------------------------------------------------------------------------
@@ -187,11 +188,16 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
     start_time: float | None = None,
     **_kwargs: Any,
 ) -> None:
-    marks = _WIRE.pop(gevent.getcurrent(), None)
+    marks = WIRE.pop(gevent.getcurrent(), None)
     # Open-model requests carry their intended send time: latency counts from it.
     intended = context.get("rc_intended") if context else None
     if marks is not None and marks[1] > 0.0:
-        seconds = marks[1] - (float(intended) if intended is not None else marks[0])
+        end = marks[1]
+        if marks[2]:
+            stamped = kernel_received_at(marks[2], time.perf_counter(), time.time_ns())
+            if stamped is not None and stamped <= end:
+                end = stamped
+        seconds = end - (float(intended) if intended is not None else marks[0])
     elif intended is not None:
         seconds = time.perf_counter() - float(intended)  # the event fires as the response completes
     else:
@@ -208,58 +214,6 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
             gevent.spawn(_stop_users, runner)
 
 
-# --- the wire clock ----------------------------------------------------------------------------------
-#
-# Locust times a request from before the client builds it to after it has parsed the answer; in
-# Python that adds ~0.3 ms of the generator's own work to every figure (wrk, in C, adds next to
-# nothing). We timestamp at the socket instead: from the connect (new connection) or the first
-# byte written, to the return of the last read, per greenlet. Client-side processing is left out,
-# as wrk leaves it out; queueing in the generator's event loop is still counted.
-
-_WIRE: dict[Any, list[float]] = {}
-
-
-def begin_request() -> None:
-    """Forget a previous request's socket marks on this greenlet (one that never fired an event)."""
-    _WIRE.pop(gevent.getcurrent(), None)
-
-
-def _install_wire_clock() -> None:
-    import gevent.socket as gsocket
-
-    cls: Any = gsocket.socket
-    if getattr(cls, "_relaycheck_wire_clock", False):
-        return
-    perf = time.perf_counter
-    current = gevent.getcurrent
-    orig_connect, orig_sendall, orig_recv, orig_recv_into = cls.connect, cls.sendall, cls.recv, cls.recv_into
-
-    def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _WIRE.setdefault(current(), [perf(), 0.0])
-        return orig_connect(self, *args, **kwargs)
-
-    def sendall(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _WIRE.setdefault(current(), [perf(), 0.0])
-        return orig_sendall(self, *args, **kwargs)
-
-    def recv(self: Any, *args: Any, **kwargs: Any) -> Any:
-        data = orig_recv(self, *args, **kwargs)
-        mark = _WIRE.get(current())
-        if mark is not None:
-            mark[1] = perf()
-        return data
-
-    def recv_into(self: Any, *args: Any, **kwargs: Any) -> Any:
-        count = orig_recv_into(self, *args, **kwargs)
-        mark = _WIRE.get(current())
-        if mark is not None:
-            mark[1] = perf()
-        return count
-
-    cls.connect, cls.sendall, cls.recv, cls.recv_into = connect, sendall, recv, recv_into
-    cls._relaycheck_wire_clock = True
-
-
 def _stop_users(runner: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.stop()  # the master notices the cap from the merged count and ends the run
@@ -267,13 +221,15 @@ def _stop_users(runner: Any) -> None:
         runner.quit()
 
 
-def sample_response(endpoint: str, response: Any, query: dict[str, str]) -> str | None:
-    """The contract rule this response breaks, for a configurable share of responses; else None."""
+def sample_response(endpoint: str, response: Any, query: dict[str, str], parsed: Any = None) -> str | None:
+    """The contract rule this response breaks, for a configurable share of responses; else None.
+
+    ``parsed``: the JSON body when the caller has already decoded it."""
     plan, sampler = STATE.plan, STATE.sampler
     if plan is None or sampler is None or STATE.rng.random() >= plan.sample:
         return None
     now_wall, now_perf = time.time(), time.perf_counter()
-    mark = _WIRE.get(gevent.getcurrent())
+    mark = WIRE.get(gevent.getcurrent())
     # The clock rule needs when the request left: the socket mark says it, else Locust's start.
     sent_at = now_wall - (now_perf - mark[0]) if mark is not None else now_wall - 1.0
     headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
@@ -285,6 +241,7 @@ def sample_response(endpoint: str, response: Any, query: dict[str, str]) -> str 
         headers=headers,
         sent_at=sent_at,
         received_at=now_wall,
+        parsed=parsed,
     )
     STATE.recorder.note_sample(endpoint, problem is not None)
     return problem
@@ -346,7 +303,8 @@ def _cpu_watch(environment: Environment) -> None:
             STATE.cpu_warned = True
             _emit(
                 f"WARNING: load generator process {os.getpid()} at {usage:.0f}% CPU (> {CPU_WARN_PERCENT:.0f}%):"
-                " latency figures are overstated; add --processes or machines"
+                " throughput (and open-model latency) may be the generator's, not the Relay's;"
+                " add --processes or machines"
             )
 
 

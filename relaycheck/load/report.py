@@ -127,9 +127,7 @@ def build_summary(
         "baseline": {
             "path": baseline_path,
             "method": method,
-            "comparisons": [
-                {**vars(c), "regression": c.regression, "rule": c.describe()} for c in comparisons or []
-            ],
+            "comparisons": [{**vars(c), "regression": c.regression, "rule": c.describe()} for c in comparisons or []],
             "regressions": [c.describe() for c in regressions],
         }
         if comparisons is not None
@@ -249,8 +247,10 @@ HEADERS = ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max m
 def console_table(summary: dict[str, Any]) -> str:
     rows = [HEADERS, *endpoint_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
     total = summary["totals"]
     lines.append(
         f"total: {total['requests']} requests in {summary['run']['duration_s']:.1f} s ({total['rps']:.1f} req/s), "
@@ -285,7 +285,7 @@ def console_table(summary: dict[str, Any]) -> str:
     if summary["generator"]["cpu_warning"]:
         lines.append(
             f"WARNING: load generator CPU reached {summary['generator']['max_cpu_percent']:.0f}% (> 90%):"
-            " latency overstated"
+            " throughput and open-model latency may be the generator's, not the Relay's"
         )
     if summary["run"]["stop_reason"]:
         lines.append(f"stopped early: {summary['run']['stop_reason']}")
@@ -295,9 +295,7 @@ def console_table(summary: dict[str, Any]) -> str:
 def write_index(summary: dict[str, Any], out_dir: Path) -> Path:
     esc = html.escape
     prov = summary["provenance"]
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in endpoint_rows(summary)
-    )
+    rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in endpoint_rows(summary))
     head = "".join(f"<th>{esc(h)}</th>" for h in HEADERS)
     breaches_html = "".join(f"<li>{esc(b)}</li>" for b in summary["slo"]["breaches"]) or "<li>none</li>"
     base = summary.get("baseline")
@@ -312,11 +310,11 @@ def write_index(summary: dict[str, Any], out_dir: Path) -> Path:
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}
 .fail{{color:#b00}}.pass{{color:#070}}</style></head><body>
-<h1>relaycheck load: <span class="{esc(summary['verdict'])}">{esc(summary['verdict'].upper())}</span></h1>
-<p>Target {esc(str(prov.get('target')))} ({esc(str(prov.get('target_kind')))}), schema sha256
-{esc(str((prov.get('schema') or {}).get('sha256')))}, profile {esc(summary['run']['profile'])},
-{esc(summary['run']['load'])}, {summary['run']['duration_s']:.1f} s, seed {summary['run']['seed']},
-commit {esc(str(prov.get('relaycheck_commit')))}.</p>
+<h1>relaycheck load: <span class="{esc(summary["verdict"])}">{esc(summary["verdict"].upper())}</span></h1>
+<p>Target {esc(str(prov.get("target")))} ({esc(str(prov.get("target_kind")))}), schema sha256
+{esc(str((prov.get("schema") or {}).get("sha256")))}, profile {esc(summary["run"]["profile"])},
+{esc(summary["run"]["load"])}, {summary["run"]["duration_s"]:.1f} s, seed {summary["run"]["seed"]},
+commit {esc(str(prov.get("relaycheck_commit")))}.</p>
 <h2>Per endpoint (exact HDR percentiles)</h2><table><tr>{head}</tr>{rows}</table>
 <h2>SLO breaches</h2><ul>{breaches_html}</ul>
 {base_html}

@@ -62,7 +62,7 @@ def validate_slo(data: dict[str, Any], origin: str = "slo") -> dict[str, Any]:
     tables = [("defaults", data.get("defaults", {}))]
     endpoints = data.get("endpoint", {})
     if not isinstance(endpoints, dict):
-        raise RelaycheckError(f"{origin}: [endpoint] must hold tables named \"METHOD /path\"")
+        raise RelaycheckError(f'{origin}: [endpoint] must hold tables named "METHOD /path"')
     tables += [(f'endpoint."{k}"', v) for k, v in endpoints.items()]
     for name, table in tables:
         if not isinstance(table, dict):
