@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/bench_load.py [--seconds 10] [--rounds 2]
 
-1. Overhead: req/s of the dashboard scenario (HDR recording and contract sample on) against a bare
-   FastHttpUser locustfile making the same requests. Target: ratio >= 0.9.
+1. Overhead: req/s of the dashboard scenario (HDR recording, wire clock and contract sample on)
+   against a bare FastHttpUser locustfile making the same requests, both running at once on one
+   core (the relay on the other), so a neighbour's burst lands on both. Target: ratio >= 0.9.
 2. Accuracy: p50/p99 of our figures against wrk's on GET /v1/now at moderate load (4 connections,
-   each pausing 10 ms between requests, on both sides). Target: within max(0.2 ms, 10 %).
+   each pausing 10 ms between requests, on both sides). Target: within max(0.2 ms, 10 %). With
+   tcpdump (and the right to capture) each run is also held against its own packets: the time
+   from a request's first segment to its answer's last, which neither client's clock touches.
 3. Coordinated omission: a fixture relay stalling 1 s every 5 s, loaded at a fixed arrival rate.
    Our open-model p99 against the true p99 computed from the intended send times (every arrival
    is due at a known time; one falling into a stall waits for its end), beside plain closed-model
@@ -35,9 +38,11 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import wiretruth  # noqa: E402 - benchmarks/ is this script's directory
+
 from relaycheck.fixture import FixtureRelay  # noqa: E402 - after the checkout is importable
 from relaycheck.load.plan import build_plan  # noqa: E402
-from relaycheck.load.runner import LoadJob, run_locust  # noqa: E402
+from relaycheck.load.runner import LoadJob, LoadRecord, run_locust  # noqa: E402
 
 BARE = REPO / "benchmarks" / "bench_load_bare.py"
 #: Share of one core the two generators must use together for a round of benchmark 1 to count.
@@ -213,6 +218,21 @@ def _wrk_ms(text: str, label: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def _pcts(values: np.ndarray) -> tuple[float, float]:
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def _hist_pcts(record: LoadRecord) -> tuple[float, float]:
+    hist = record.recorder.endpoints["GET /v1/now"].hist
+    return hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000
+
+
+def _verdict(label: str, mine: float, ref: float) -> str:
+    allowed = max(0.2, 0.1 * ref)
+    return (f"{label} diff {mine - ref:+.3f} ms (target within ±{allowed:.3f}: "
+            f"{'MET' if abs(mine - ref) <= allowed else 'NOT MET'})")
+
+
 def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
     print("\n== 2. accuracy: our p50/p99 vs wrk on GET /v1/now (4 connections, 10 ms pause each) ==")
     wrk = shutil.which("wrk")
@@ -221,32 +241,37 @@ def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
         return
     lua = work / "paced.lua"
     lua.write_text("function delay()\n  return 10\nend\n")
-    ours: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
-    bare: list[tuple[float, float]] = []
-    ours_pair: list[tuple[float, float]] = []
-    theirs_pair: list[tuple[float, float]] = []
+    # Per round, (p50, p99) of: ours, wrk, the packets of our run, the packets of wrk's run,
+    # Locust's own timing, and the side-by-side pair.
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in ("ours", "wrk", "wire_ours", "wire_wrk",
+                                                                    "locust", "pair_ours", "pair_wrk")}
+    plan = build_plan("baseline", users=4, duration=seconds)
+    plan.user_weights = {"dashboard": 0, "pager": 0, "clock": 1}
+    plan.think_s = (0.01, 0.01)
+    plan.sample = 0.05
     with FixtureRelay("conforming", seed=1) as relay:
-        print(f"  {pin(relay)}")
+        port = wiretruth.port_of(relay.url)
+        print(f"  {pin(relay)}; ground truth from a packet capture: "
+              f"{'tcpdump' if shutil.which('tcpdump') else 'none (apt-get install -y tcpdump)'}")
         for r in range(rounds):
             # Alternating rounds: the shared machine's noise lands on every side alike.
-            plan = build_plan("baseline", users=4, duration=seconds)
-            plan.user_weights = {"dashboard": 0, "pager": 0, "clock": 1}
-            plan.think_s = (0.01, 0.01)
-            plan.sample = 0.05
-            record = run_locust(LoadJob(relay.url, plan, work / f"acc{r}", echo=False, progress_every=0))
-            hist = record.recorder.endpoints["GET /v1/now"].hist
-            ours.append((hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000))
-            run = subprocess.run(
-                [wrk, "-t1", "-c4", f"-d{int(seconds)}s", "--latency", "-s", str(lua), relay.url + "/v1/now"],
-                capture_output=True, text=True, timeout=seconds + 30, check=False,
-            )
-            theirs.append((_wrk_ms(run.stdout, "50"), _wrk_ms(run.stdout, "99")))
+            with wiretruth.capture(port, work / f"ours{r}.pcap") as pcap:
+                record = run_locust(LoadJob(relay.url, plan, work / f"acc{r}", echo=False, progress_every=0))
+            rows["ours"].append(_hist_pcts(record))
+            if pcap is not None:
+                rows["wire_ours"].append(_pcts(wiretruth.latencies_ms(pcap, port)))
+            with wiretruth.capture(port, work / f"wrk{r}.pcap") as pcap:
+                run = subprocess.run(
+                    [wrk, "-t1", "-c4", f"-d{int(seconds)}s", "--latency", "-s", str(lua), relay.url + "/v1/now"],
+                    capture_output=True, text=True, timeout=seconds + 30, check=False,
+                )
+            rows["wrk"].append((_wrk_ms(run.stdout, "50"), _wrk_ms(run.stdout, "99")))
+            if pcap is not None:
+                rows["wire_wrk"].append(_pcts(wiretruth.latencies_ms(pcap, port)))
             # Locust's own (unrounded) timing of the same load, for the client's share of a figure.
             raw_file = work / f"bare_latency{r}.json"
             bare_locust(relay.url, "BareClockUser", 4, seconds, work / f"acc-bare{r}", latency_out=raw_file)
-            raw = np.array(json.loads(raw_file.read_text()))
-            bare.append((float(np.percentile(raw, 50)), float(np.percentile(raw, 99))))
+            rows["locust"].append(_pcts(np.array(json.loads(raw_file.read_text()))))
             # Side by side at the same moment (each at the moderate load, 2x on the relay): the
             # machine's noise is then shared by both, and what differs is how each one measures.
             # Unpinned: on one shared core wrk would wait for Locust's CPU and its own user-space
@@ -258,30 +283,35 @@ def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
             )
             record = run_locust(LoadJob(relay.url, plan, work / f"acc-pair{r}", echo=False, progress_every=0))
             wrk_out, _ = wrk_proc.communicate(timeout=seconds + 30)
-            hist = record.recorder.endpoints["GET /v1/now"].hist
-            ours_pair.append((hist.get_value_at_percentile(50) / 1000, hist.get_value_at_percentile(99) / 1000))
-            theirs_pair.append((_wrk_ms(wrk_out, "50"), _wrk_ms(wrk_out, "99")))
+            rows["pair_ours"].append(_hist_pcts(record))
+            rows["pair_wrk"].append((_wrk_ms(wrk_out, "50"), _wrk_ms(wrk_out, "99")))
             pin(relay)
-            print(f"  round {r + 1}: p50/p99 relaycheck {ours[-1][0]:.3f}/{ours[-1][1]:.3f} ms, "
-                  f"wrk {theirs[-1][0]:.3f}/{theirs[-1][1]:.3f} ms, "
-                  f"Locust's own timing {bare[-1][0]:.3f}/{bare[-1][1]:.3f} ms; side by side: relaycheck "
-                  f"{ours_pair[-1][0]:.3f}/{ours_pair[-1][1]:.3f} ms, wrk {theirs_pair[-1][0]:.3f}/"
-                  f"{theirs_pair[-1][1]:.3f} ms")
+            wire = ""
+            if rows["wire_ours"] and rows["wire_wrk"]:
+                wire = (f" | packets: under ours {rows['wire_ours'][-1][0]:.3f}/{rows['wire_ours'][-1][1]:.3f},"
+                        f" under wrk {rows['wire_wrk'][-1][0]:.3f}/{rows['wire_wrk'][-1][1]:.3f}")
+            print(f"  round {r + 1} p50/p99 ms: relaycheck {rows['ours'][-1][0]:.3f}/{rows['ours'][-1][1]:.3f}, "
+                  f"wrk {rows['wrk'][-1][0]:.3f}/{rows['wrk'][-1][1]:.3f}, Locust's own timing "
+                  f"{rows['locust'][-1][0]:.3f}/{rows['locust'][-1][1]:.3f}{wire}; side by side: relaycheck "
+                  f"{rows['pair_ours'][-1][0]:.3f}/{rows['pair_ours'][-1][1]:.3f}, wrk "
+                  f"{rows['pair_wrk'][-1][0]:.3f}/{rows['pair_wrk'][-1][1]:.3f}")
     unpin()
+
+    def med(key: str, i: int) -> float:
+        return float(np.median([row[i] for row in rows[key]]))
+
     for i, label in ((0, "p50"), (1, "p99")):
-        mine = float(np.median([o[i] for o in ours]))
-        ref = float(np.median([t[i] for t in theirs]))
-        loc = float(np.median([b[i] for b in bare]))
-        allowed = max(0.2, 0.1 * ref)
-        verdict = "MET" if abs(mine - ref) <= allowed else "NOT MET"
-        print(f"  median {label}, one after the other: relaycheck {mine:.3f} ms, wrk {ref:.3f} ms, diff "
-              f"{mine - ref:+.3f} ms (target within ±{allowed:.3f}: {verdict}); Locust's own timing {loc:.3f} ms")
-        mine_p = float(np.median([o[i] for o in ours_pair]))
-        ref_p = float(np.median([t[i] for t in theirs_pair]))
-        allowed_p = max(0.2, 0.1 * ref_p)
-        verdict_p = "MET" if abs(mine_p - ref_p) <= allowed_p else "NOT MET"
-        print(f"  median {label}, side by side:      relaycheck {mine_p:.3f} ms, wrk {ref_p:.3f} ms, diff "
-              f"{mine_p - ref_p:+.3f} ms (target within ±{allowed_p:.3f}: {verdict_p})")
+        print(f"  median {label}: relaycheck {med('ours', i):.3f} ms, wrk {med('wrk', i):.3f} ms, "
+              f"Locust's own timing {med('locust', i):.3f} ms")
+        print(f"    vs wrk, one after the other: {_verdict(label, med('ours', i), med('wrk', i))}")
+        print(f"    vs wrk, side by side:        {_verdict(label, med('pair_ours', i), med('pair_wrk', i))}"
+              f" (relaycheck {med('pair_ours', i):.3f}, wrk {med('pair_wrk', i):.3f})")
+        if rows["wire_ours"]:
+            # Each tool against the packets of its own run: what each one adds to the wire's time.
+            ours_err = [o[i] - w[i] for o, w in zip(rows["ours"], rows["wire_ours"], strict=True)]
+            wrk_err = [o[i] - w[i] for o, w in zip(rows["wrk"], rows["wire_wrk"], strict=True)]
+            print(f"    vs the packets (median of per-round errors): relaycheck {np.median(ours_err):+.3f} ms,"
+                  f" wrk {np.median(wrk_err):+.3f} ms")
 
 
 def true_percentile_ms(
