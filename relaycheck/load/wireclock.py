@@ -20,8 +20,9 @@ import gevent
 # byte written, to the moment the kernel received the answer's last segment (SO_TIMESTAMPNS, read
 # back with each recvmsg). A greenlet that is still busy parsing an earlier answer, or a hub that
 # wakes it late, then cannot lengthen the Relay's figure: the time the bytes sat in the socket
-# buffer is the generator's, not the Relay's. Where the kernel gives no stamp (not Linux, TLS,
-# whose reads bypass these methods) the return of the last read is the end mark.
+# buffer is the generator's, not the Relay's. Where the kernel gives no stamp (not Linux) the
+# return of the last read is the end mark. gevent's SSL socket overrides these methods, so over
+# TLS no mark is taken and _on_request falls back to Locust's own time.
 
 #: Bytes asked of the socket per read. geventhttpclient's 4 KiB default reads a 15 kB node page in
 #: four calls, each a syscall plus Python in the client and in the wire clock; 64 KiB takes one.
