@@ -20,6 +20,7 @@ Everything runs on loopback against fixture relays this script starts and stops.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,32 @@ from relaycheck.load.runner import LoadJob, LoadRecord, run_locust  # noqa: E402
 BARE = REPO / "benchmarks" / "bench_load_bare.py"
 #: Share of one core the two generators must use together for a round of benchmark 1 to count.
 SATURATED = 0.95
+
+
+@contextlib.contextmanager
+def no_idle(cpus: set[int]) -> Iterator[str]:
+    """Keep ``cpus`` out of their idle state with a spinner at SCHED_IDLE priority.
+
+    A client thread that sleeps between requests is woken by the answer; on a virtual machine an
+    idle CPU first has to come back from the hypervisor, which adds up to milliseconds to the
+    client's user-space clock (wrk's) and nothing to the packets or to our kernel stamps. A
+    SCHED_IDLE spinner runs only when nothing else wants the CPU and yields to it at once.
+    """
+    if not hasattr(os, "SCHED_IDLE") or not cpus:
+        yield "CPUs allowed to idle"
+        return
+    spinners = []
+    for cpu in sorted(cpus):
+        proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        os.sched_setaffinity(proc.pid, {cpu})
+        os.sched_setscheduler(proc.pid, os.SCHED_IDLE, os.sched_param(0))
+        spinners.append(proc)
+    try:
+        yield f"CPU {','.join(map(str, sorted(cpus)))} kept out of idle (SCHED_IDLE spinner)"
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
 
 
 def pin(relay: FixtureRelay) -> str:
@@ -233,7 +261,7 @@ def _verdict(label: str, mine: float, ref: float) -> str:
             f"{'MET' if abs(mine - ref) <= allowed else 'NOT MET'})")
 
 
-def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
+def bench_accuracy(seconds: float, rounds: int, work: Path, *, spin: bool) -> None:
     print("\n== 2. accuracy: our p50/p99 vs wrk on GET /v1/now (4 connections, 10 ms pause each) ==")
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -244,14 +272,18 @@ def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
     # Per round, (p50, p99) of: ours, wrk, the packets of our run, the packets of wrk's run,
     # Locust's own timing, and the side-by-side pair.
     rows: dict[str, list[tuple[float, float]]] = {k: [] for k in ("ours", "wrk", "wire_ours", "wire_wrk",
-                                                                    "locust", "pair_ours", "pair_wrk")}
+                                                                    "locust", "pair_ours", "pair_wrk",
+                                                                    "pair_wire_ours", "pair_wire_wrk")}
     plan = build_plan("baseline", users=4, duration=seconds)
     plan.user_weights = {"dashboard": 0, "pager": 0, "clock": 1}
     plan.think_s = (0.01, 0.01)
     plan.sample = 0.05
-    with FixtureRelay("conforming", seed=1) as relay:
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    with FixtureRelay("conforming", seed=1) as relay, (
+        no_idle(set(cpus[1:])) if spin else contextlib.nullcontext("CPUs allowed to idle")
+    ) as idle:
         port = wiretruth.port_of(relay.url)
-        print(f"  {pin(relay)}; ground truth from a packet capture: "
+        print(f"  {pin(relay)}; {idle}; ground truth from a packet capture: "
               f"{'tcpdump' if shutil.which('tcpdump') else 'none (apt-get install -y tcpdump)'}")
         for r in range(rounds):
             # Alternating rounds: the shared machine's noise lands on every side alike.
@@ -277,14 +309,18 @@ def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
             # Unpinned: on one shared core wrk would wait for Locust's CPU and its own user-space
             # clock would count that wait (ours stamps the answer's arrival in the kernel).
             unpin(relay)
-            wrk_proc = subprocess.Popen(
-                [wrk, "-t1", "-c4", f"-d{int(seconds) - 3}s", "--latency", "-s", str(lua), relay.url + "/v1/now"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            )
-            record = run_locust(LoadJob(relay.url, plan, work / f"acc-pair{r}", echo=False, progress_every=0))
-            wrk_out, _ = wrk_proc.communicate(timeout=seconds + 30)
+            with wiretruth.capture(port, work / f"pair{r}.pcap") as pcap:
+                wrk_proc = subprocess.Popen(
+                    [wrk, "-t1", "-c4", f"-d{int(seconds) - 3}s", "--latency", "-s", str(lua), relay.url + "/v1/now"],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                )
+                record = run_locust(LoadJob(relay.url, plan, work / f"acc-pair{r}", echo=False, progress_every=0))
+                wrk_out, _ = wrk_proc.communicate(timeout=seconds + 30)
             rows["pair_ours"].append(_hist_pcts(record))
             rows["pair_wrk"].append((_wrk_ms(wrk_out, "50"), _wrk_ms(wrk_out, "99")))
+            if pcap is not None:
+                rows["pair_wire_ours"].append(_pcts(wiretruth.latencies_ms(pcap, port, "locust")))
+                rows["pair_wire_wrk"].append(_pcts(wiretruth.latencies_ms(pcap, port, "wrk")))
             pin(relay)
             wire = ""
             if rows["wire_ours"] and rows["wire_wrk"]:
@@ -310,8 +346,13 @@ def bench_accuracy(seconds: float, rounds: int, work: Path) -> None:
             # Each tool against the packets of its own run: what each one adds to the wire's time.
             ours_err = [o[i] - w[i] for o, w in zip(rows["ours"], rows["wire_ours"], strict=True)]
             wrk_err = [o[i] - w[i] for o, w in zip(rows["wrk"], rows["wire_wrk"], strict=True)]
-            print(f"    vs the packets (median of per-round errors): relaycheck {np.median(ours_err):+.3f} ms,"
-                  f" wrk {np.median(wrk_err):+.3f} ms")
+            print(f"    vs the packets, one after the other (median of per-round errors): relaycheck "
+                  f"{np.median(ours_err):+.3f} ms, wrk {np.median(wrk_err):+.3f} ms")
+        if rows["pair_wire_ours"]:
+            ours_err = [o[i] - w[i] for o, w in zip(rows["pair_ours"], rows["pair_wire_ours"], strict=True)]
+            wrk_err = [o[i] - w[i] for o, w in zip(rows["pair_wrk"], rows["pair_wire_wrk"], strict=True)]
+            print(f"    vs the packets, side by side (median of per-round errors): relaycheck "
+                  f"{np.median(ours_err):+.3f} ms, wrk {np.median(wrk_err):+.3f} ms")
 
 
 def true_percentile_ms(
@@ -391,6 +432,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each measured run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of benchmarks 1 and 2")
     parser.add_argument("--only", choices=("1", "2", "3"), default=None)
+    parser.add_argument(
+        "--spin", action=argparse.BooleanOptionalAction, default=False,
+        help="benchmark 2: keep the clients' CPUs out of idle (see no_idle); it also moved the relay's own tail here",
+    )
     args = parser.parse_args()
     print(f"relaycheck load benchmarks on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
@@ -398,7 +443,7 @@ def main() -> int:
         if args.only in (None, "1"):
             bench_overhead(args.seconds, args.rounds, work)
         if args.only in (None, "2"):
-            bench_accuracy(args.seconds, args.rounds, work)
+            bench_accuracy(args.seconds, args.rounds, work, spin=args.spin)
         if args.only in (None, "3"):
             bench_coordinated_omission(args.seconds, work)
     return 0

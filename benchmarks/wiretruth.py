@@ -29,7 +29,7 @@ def capture(port: int, out: Path) -> Iterator[Path | None]:
         yield None
         return
     proc = subprocess.Popen(
-        [tcpdump, "-i", "lo", "-w", str(out), "-s", "128", "-B", "16384", "--time-stamp-precision=nano",
+        [tcpdump, "-i", "lo", "-w", str(out), "-s", "256", "-B", "16384", "--time-stamp-precision=nano",
          "-U", f"tcp port {port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -59,10 +59,15 @@ def capture(port: int, out: Path) -> Iterator[Path | None]:
             proc.wait()
 
 
-def latencies_ms(pcap: Path, port: int) -> np.ndarray:
-    """Per-request wire latencies (ms): first request segment to last answer segment, per connection."""
+def latencies_ms(pcap: Path, port: int, client: str | None = None) -> np.ndarray:
+    """Per-request wire latencies (ms): first request segment to last answer segment, per connection.
+
+    ``client``: only connections of that client, told apart by their first request: Locust's
+    (geventhttpclient's) requests carry a User-Agent header, wrk's do not.
+    """
     open_at: dict[tuple[int, int], float] = {}  # connection (client addr, client port) -> request start
     last_answer: dict[tuple[int, int], float] = {}
+    kind: dict[tuple[int, int], str] = {}
     out: list[float] = []
     with pcap.open("rb") as fh:
         reader = dpkt.pcap.Reader(fh)
@@ -76,6 +81,10 @@ def latencies_ms(pcap: Path, port: int) -> np.ndarray:
                 continue  # handshakes and bare ACKs carry no request or answer bytes
             to_relay = tcp.dport == port
             conn = (int.from_bytes(ip.src if to_relay else ip.dst, "big"), tcp.sport if to_relay else tcp.dport)
+            if to_relay and conn not in kind:
+                kind[conn] = "locust" if b"user-agent:" in bytes(tcp.data).lower() else "wrk"
+            if client is not None and kind.get(conn) != client:
+                continue
             if to_relay:
                 if conn in last_answer:  # keep-alive, one request at a time: the previous one is over
                     out.append((last_answer.pop(conn) - open_at[conn]) * 1000.0)
