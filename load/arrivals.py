@@ -24,4 +24,7 @@ class ArrivalUser(RelayUser):
 
 
 if __name__ == "__main__":
-    run_single_user(ArrivalUser)
+    try:  # noqa: SIM105 - no contextlib import ahead of locust's (it must come first)
+        run_single_user(ArrivalUser)
+    except KeyboardInterrupt:  # Ctrl-C is how a debugging session ends, not an error
+        pass

@@ -22,4 +22,7 @@ class ClockUser(RelayUser):
 
 
 if __name__ == "__main__":
-    run_single_user(ClockUser)
+    try:  # noqa: SIM105 - no contextlib import ahead of locust's (it must come first)
+        run_single_user(ClockUser)
+    except KeyboardInterrupt:  # Ctrl-C is how a debugging session ends, not an error
+        pass

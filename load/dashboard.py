@@ -23,4 +23,7 @@ class NetstatsDashboardUser(RelayUser):
 
 
 if __name__ == "__main__":
-    run_single_user(NetstatsDashboardUser)
+    try:  # noqa: SIM105 - no contextlib import ahead of locust's (it must come first)
+        run_single_user(NetstatsDashboardUser)
+    except KeyboardInterrupt:  # Ctrl-C is how a debugging session ends, not an error
+        pass

@@ -26,4 +26,7 @@ class NodeListPager(RelayUser):
 
 
 if __name__ == "__main__":
-    run_single_user(NodeListPager)
+    try:  # noqa: SIM105 - no contextlib import ahead of locust's (it must come first)
+        run_single_user(NodeListPager)
+    except KeyboardInterrupt:  # Ctrl-C is how a debugging session ends, not an error
+        pass

@@ -243,3 +243,36 @@ def test_generator_cpu_warning_quiet_on_an_idle_generator(conforming_relay: Fixt
     plan.think_s = (0.5, 0.5)
     record = run_locust(LoadJob(conforming_relay.url, plan, tmp_path / "out", echo=False))
     assert record.recorder.max_cpu_percent < 90, "two requests a second MUST NOT read as a saturated generator"
+
+
+@pytest.mark.parametrize("scenario", ["clock", "dashboard", "pager", "arrivals"])
+def test_each_scenario_file_runs_alone_with_run_single_user(scenario: str, conforming_relay: FixtureRelay) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from relaycheck.paths import LOAD_DIR, REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(LOAD_DIR / f"{scenario}.py"), "-H", conforming_relay.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    time.sleep(4)  # run_single_user runs until interrupted, as a person debugging would stop it
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    requests = [line.split("\t") for line in out.splitlines() if line.startswith("GET\t")]
+    assert requests, f"load/{scenario}.py MUST make requests when run alone:\n{out[-2000:]}"
+    failed = [r for r in requests if len(r) > 3 and r[3].strip()]
+    assert not failed, f"load/{scenario}.py's requests MUST succeed against a conforming relay: {failed[:3]}"
+    assert "Traceback" not in out, out[-2000:]
