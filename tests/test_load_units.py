@@ -243,14 +243,9 @@ def test_contract_sampler_rules() -> None:
 # --- reports -------------------------------------------------------------------------------------
 
 
-def test_reports_parse_back(tmp_path: Path) -> None:
-    rec = Recorder()
-    for i, v in enumerate(_latencies(7, 3000, 800)):
-        rec.record(EP if i % 2 else "GET /v1/network", v, "x" if i % 100 == 0 else None, 5000.0 + i / 1000)
-    plan = build_plan("smoke", duration=3)
-    slo = validate_slo({"defaults": {"p99_ms": 100}})
-    verdicts = evaluate(slo, rec.endpoints, 3.0)
-    summary = build_summary(
+def _summary(rec: Recorder, plan: Plan, verdicts: list[Any]) -> dict[str, Any]:
+    """A 3 s run's summary of ``rec``, as the CLI builds it."""
+    return build_summary(
         provenance={"target": "t", "schema": {"sha256": "s"}},
         plan=plan,
         raw={},
@@ -265,6 +260,16 @@ def test_reports_parse_back(tmp_path: Path) -> None:
         exit_code=0,
         method="m",
     )
+
+
+def test_reports_parse_back(tmp_path: Path) -> None:
+    rec = Recorder()
+    for i, v in enumerate(_latencies(7, 3000, 800)):
+        rec.record(EP if i % 2 else "GET /v1/network", v, "x" if i % 100 == 0 else None, 5000.0 + i / 1000)
+    plan = build_plan("smoke", duration=3)
+    slo = validate_slo({"defaults": {"p99_ms": 100}})
+    verdicts = evaluate(slo, rec.endpoints, 3.0)
+    summary = _summary(rec, plan, verdicts)
     write_reports(summary, rec, tmp_path)
     back = json.loads((tmp_path / "summary.json").read_text())
     assert back["totals"]["requests"] == 3000 and back["totals"]["failures"] == 30
@@ -277,20 +282,6 @@ def test_reports_parse_back(tmp_path: Path) -> None:
     assert "GET /v1/now" in console_table(back)
     assert not back["generator"]["cpu_warning"] and "WARNING: load generator" not in console_table(back)
     rec.max_cpu_percent = 97.0
-    hot = build_summary(
-        provenance={"target": "t", "schema": {"sha256": "s"}},
-        plan=plan,
-        raw={},
-        recorder=rec,
-        started=5000.0,
-        finished=5003.0,
-        processes=1,
-        verdicts=verdicts,
-        slo_origin="x",
-        comparisons=None,
-        baseline_path=None,
-        exit_code=0,
-        method="m",
-    )
+    hot = _summary(rec, plan, verdicts)
     assert hot["generator"]["cpu_warning"], "a generator above 90% CPU MUST be flagged in summary.json"
     assert "WARNING: load generator CPU reached 97%" in console_table(hot), "and in the closing table"

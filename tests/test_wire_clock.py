@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 
@@ -59,17 +60,19 @@ BUSY_READER = textwrap.dedent(
 )
 
 
-def test_a_busy_generator_does_not_lengthen_the_recorded_latency() -> None:
+def _run_script(source: str, *args: str) -> dict[str, Any]:
+    """Run ``source`` in a fresh interpreter; its last line of output is a JSON object."""
     run = subprocess.run(
-        [sys.executable, "-c", BUSY_READER],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO_ROOT,
-        check=False,
+        [sys.executable, "-c", source, *args], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False
     )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert isinstance(result, dict)
+    return result
+
+
+def test_a_busy_generator_does_not_lengthen_the_recorded_latency() -> None:
+    result = _run_script(BUSY_READER)
     # Reading happened 100 ms after sending; the answer had arrived within the first 20 ms.
     assert result["read_after_ms"] >= 100
     assert result["latency_ms"] < 40, (
@@ -147,16 +150,7 @@ def test_lean_request_path_reports_what_locusts_public_path_reports(conforming_r
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening: refused
-        run = subprocess.run(
-            [sys.executable, "-c", BOTH_PATHS, conforming_relay.url, closed],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO_ROOT,
-            check=False,
-        )
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+        result = _run_script(BOTH_PATHS, conforming_relay.url, closed)
     assert result["block_size"] == READ_BLOCK
     lean, public = result["lean"], result["public"]
     assert lean["data"] == public["data"] and len(lean["data"][0]) == 2
