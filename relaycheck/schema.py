@@ -59,9 +59,28 @@ def snapshot_names() -> list[str]:
     return sorted(p.name[: -len(".openapi.json")] for p in SNAPSHOT_DIR.glob("*.openapi.json"))
 
 
+def snapshot_provenance(name: str) -> dict[str, Any]:
+    """The provenance sidecar of a pinned snapshot (``NAME.provenance.json``); {} when it has none."""
+    path = SNAPSHOT_DIR / f"{name}.provenance.json"
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_bytes())
+    return data if isinstance(data, dict) else {}
+
+
+def snapshot_aliases() -> dict[str, str]:
+    """Alias -> snapshot name, as each snapshot's provenance declares (``latest``)."""
+    return {str(alias): name for name in snapshot_names() for alias in snapshot_provenance(name).get("aliases", [])}
+
+
+def resolve_snapshot_name(name: str) -> str:
+    return snapshot_aliases().get(name, name)
+
+
 def snapshot_path(name: str) -> Path:
+    name = resolve_snapshot_name(name)
     if not _SNAPSHOT_NAME.match(name) or not (SNAPSHOT_DIR / f"{name}.openapi.json").is_file():
-        known = ", ".join(snapshot_names()) or "none"
+        known = ", ".join([*snapshot_names(), *snapshot_aliases()]) or "none"
         raise RelaycheckError(f"unknown schema snapshot {name!r} (known: {known})")
     return SNAPSHOT_DIR / f"{name}.openapi.json"
 
@@ -138,7 +157,7 @@ def load_schema(source: str | None, target_url: str | None = None) -> LoadedSche
     if looks_like_path:
         raise RelaycheckError(f"schema file {path} does not exist")
     snap = snapshot_path(source)
-    return parse_document(snap.read_bytes(), f"snapshot:{source}")
+    return parse_document(snap.read_bytes(), f"snapshot:{resolve_snapshot_name(source)}")
 
 
 # --- overlays: corrections and links kept as JSON Patch data ------------------------------------------

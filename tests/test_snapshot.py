@@ -1,29 +1,44 @@
-"""The pinned Relay 2.5 snapshot, its provenance sidecar and its operation list agree."""
+"""The pinned Relay snapshots, their provenance sidecars and their operation lists agree."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 
+import pytest
+
 from relaycheck.paths import SNAPSHOT_DIR
-from relaycheck.schema import list_operations, load_schema, snapshot_names
+from relaycheck.schema import compact_bytes, list_operations, load_schema, snapshot_names
+from relaycheck.snapshots import match_snapshot, operation_keys
 
-SNAPSHOT = SNAPSHOT_DIR / "relay-2.5.3.openapi.json"
+#: snapshot -> (relay commit, operations the Relay source serves at that commit)
+PINNED = {"relay-2.5.3": ("4c50d63", 47), "relay-24ffc26": ("24ffc26", 105)}
 
 
-def test_snapshot_matches_its_provenance() -> None:
-    raw = SNAPSHOT.read_bytes()
-    sidecar = json.loads((SNAPSHOT_DIR / "relay-2.5.3.provenance.json").read_text())
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_snapshot_matches_its_provenance(name: str) -> None:
+    raw = (SNAPSHOT_DIR / f"{name}.openapi.json").read_bytes()
+    sidecar = json.loads((SNAPSHOT_DIR / f"{name}.provenance.json").read_text())
+    commit, count = PINNED[name]
     assert hashlib.sha256(raw).hexdigest() == sidecar["sha256"], "snapshot bytes MUST match the recorded sha256"
     assert len(raw) == sidecar["bytes"]
-    assert sidecar["relay_commit"] == "4c50d63"
-    assert sidecar["generator"] == "github.com/wI2L/fizz" and sidecar["generator_version"] == "v0.22.0"
-    assert len(list_operations(json.loads(raw))) == sidecar["operations"] == 47
+    assert sidecar["relay_commit"] == commit
+    assert sidecar["generator"] == "github.com/wI2L/fizz"
+    assert len(list_operations(json.loads(raw))) == sidecar["operations"] == count
 
 
-def test_operation_list_matches_snapshot() -> None:
-    listed = (SNAPSHOT_DIR / "relay-2.5.3.operations.txt").read_text().splitlines()
-    actual = [f"{o.method.upper()} {o.path} {o.operation_id}" for o in load_schema("relay-2.5.3").operations]
+def test_newest_snapshot_records_the_generator_caveat() -> None:
+    sidecar = json.loads((SNAPSHOT_DIR / "relay-24ffc26.provenance.json").read_text())
+    assert "v0.23.0" in sidecar["caveat"] and "fe54d35" in sidecar["caveat"], (
+        "the newest snapshot's provenance MUST say which fizz generated it and that v0.23.0 was not obtainable"
+    )
+    assert sidecar["aliases"] == ["latest"]
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_operation_list_matches_snapshot(name: str) -> None:
+    listed = (SNAPSHOT_DIR / f"{name}.operations.txt").read_text().splitlines()
+    actual = [f"{o.method.upper()} {o.path} {o.operation_id}" for o in load_schema(name).operations]
     missing, extra = sorted(set(actual) - set(listed)), sorted(set(listed) - set(actual))
     assert not missing and not extra, f"operation list MUST equal the snapshot: missing={missing} extra={extra}"
     assert listed == actual, "operation list MUST be sorted by path then method"
@@ -40,5 +55,33 @@ def test_stats_endpoints_and_bounds_are_in_the_snapshot() -> None:
         assert "get" in doc["paths"][path]
 
 
-def test_snapshot_names() -> None:
-    assert "relay-2.5.3" in snapshot_names()
+def test_snapshot_names_and_alias() -> None:
+    assert {"relay-2.5.3", "relay-24ffc26"} <= set(snapshot_names())
+    latest = load_schema("latest")
+    assert latest.origin == "snapshot:relay-24ffc26"
+    assert latest.sha256 == load_schema("relay-24ffc26").sha256
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_a_pinned_document_matches_itself_by_sha256(name: str) -> None:
+    loaded = load_schema(name)
+    match = match_snapshot(loaded.document, loaded.sha256)
+    assert match is not None and match.exact and match.name == name
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_a_changed_document_is_nearest_to_its_own_line(name: str) -> None:
+    document = json.loads(load_schema(name).raw)
+    document["info"]["description"] = "served by a branch of the Relay"
+    first = sorted(document["paths"])[0]
+    del document["paths"][first]  # one route fewer: no longer byte-identical, still the same line
+    raw = compact_bytes(document)
+    match = match_snapshot(document, hashlib.sha256(raw).hexdigest())
+    assert match is not None and not match.exact and match.name == name, match
+    assert 0.9 < match.similarity < 1.0
+
+
+def test_a_document_of_no_known_line_matches_nothing() -> None:
+    document = {"openapi": "3.0.1", "paths": {"/elsewhere": {"get": {"responses": {}}}}}
+    assert match_snapshot(document, "0" * 64) is None
+    assert operation_keys(document) == frozenset({"GET /elsewhere"})

@@ -31,6 +31,7 @@ from relaycheck.contract.engine import (
 from relaycheck.contract.findings import Finding
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
+from relaycheck.snapshots import match_snapshot
 
 PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging")
 
@@ -123,6 +124,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     started = time.monotonic()
     deadline = started + config.max_time if config.max_time else None
     published = config.schema.document
+    match = match_snapshot(published, config.schema.sha256)
+    config.provenance.setdefault("schema", {})["snapshot"] = match.to_dict() if match else None
     document = build_document(published, config.level)
     operations = select_operations(document, config.include, config.exclude)
     deviations = load_deviations(config.deviations) if config.deviations else []
@@ -138,6 +141,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     config.out.write(
         f"relaycheck contract: {len(operations)} operations, level {config.level.value}, seed {config.seed}, "
         f"max-examples {config.max_examples}, target {config.base_url}\n"
+        f"relaycheck contract: schema {config.schema.origin}: "
+        f"{match.describe() if match else 'no pinned snapshot shares an operation with it'}\n"
     )
     config.out.flush()
     try:
