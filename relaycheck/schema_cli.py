@@ -72,7 +72,8 @@ def _list(as_json: bool) -> int:
               f"sha256 {snap['sha256'][:12]}...")
         if prov:
             print(f"  {prov.get('relay_repository', '')} @ {prov.get('relay_commit', '')} "
-                  f"({prov.get('relay_commit_date', '')}), {prov.get('generator', '')} {prov.get('generator_version', '')}")
+                  f"({prov.get('relay_commit_date', '')}), "
+                  f"{prov.get('generator', '')} {prov.get('generator_version', '')}")
             if prov.get("caveat"):
                 print(f"  caveat: {prov['caveat']}")
     return exitcodes.OK

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from relaycheck.schema import (
@@ -60,7 +60,7 @@ def operation_keys(document: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(operation_key(o.method, o.path) for o in list_operations(dict(document)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _snapshot_facts(name: str) -> tuple[str, frozenset[str]]:
     loaded = parse_document(snapshot_path(name).read_bytes(), f"snapshot:{name}")
     return loaded.sha256, operation_keys(loaded.document)
@@ -94,7 +94,7 @@ def listing() -> list[dict[str, Any]]:
     out = []
     for name in snapshot_names():
         raw = snapshot_path(name).read_bytes()
-        sha, keys = _snapshot_facts(name)
+        _, keys = _snapshot_facts(name)
         out.append({
             "name": name,
             "aliases": sorted(a for a, n in aliases.items() if n == name),

@@ -1,27 +1,26 @@
 """The two contract levels as documents: what the target publishes, and that plus our corrections.
 
-Overlays are JSON Patch data in ``fixtures/overlays``. Every correction is written so that applying
-it twice changes nothing: a target that already serves the corrected document (the fixture relay's
-``conforming`` behaviour does) passes through unchanged, and an operation marked with
-``x-relaycheck-rule`` that *does* change the served document is itself a finding against it.
+The corrections are strict rules by meaning (``fixtures/overlays/strict-rules.json``, applied by
+``strict_rules``): each names its subject (operation, parameter, response, property path), so it
+holds in any layout of the served document, is *satisfied* when the document already says it, and
+*inapplicable* when its subject is absent. Links (``fixtures/overlays/links.json``) stay a JSON
+Patch: they only add calls between operations the document has.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import jsonpointer
 
+from relaycheck.contract.strict_rules import StrictResult, strict_document
 from relaycheck.errors import RelaycheckError
 from relaycheck.schema import apply_patch, load_overlay
 
-CORRECTIONS_OVERLAY = "strict-corrections"
 LINKS_OVERLAY = "links"
-RULE_KEY = "x-relaycheck-rule"
-OPERATIONS_KEY = "x-relaycheck-operations"
 #: The pseudo check name under which schema corrections are reported.
 SCHEMA_CHECK = "schema_correction"
 
@@ -37,7 +36,8 @@ class SchemaDefect:
 
     operation: str
     rule: str
-    pointer: str
+    #: What the rule is about, in words (operation, parameter or response, property path).
+    subject: str
 
 
 def parse_level(text: str) -> Level:
@@ -47,31 +47,26 @@ def parse_level(text: str) -> Level:
         raise RelaycheckError(f"--level must be 'strict' or 'published', got {text!r}") from None
 
 
-def _without_annotations(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # RFC 6902 ignores unknown members, but a stripped copy keeps stricter patch libraries happy.
-    return [{k: v for k, v in op.items() if not k.startswith("x-")} for op in ops]
+def document_version(document: Mapping[str, Any], sha256: str = "") -> str | None:
+    """The Relay version whose rules apply: the matched or nearest pinned snapshot's (None: no line)."""
+    from relaycheck.snapshots import match_snapshot
+
+    match = match_snapshot(document, sha256)
+    return match.version if match else None
 
 
-def build_document(published: dict[str, Any], level: Level) -> dict[str, Any]:
-    """The document a level judges against; links are added at both levels (they only add calls)."""
-    document = copy.deepcopy(published)
+def build_contract(published: dict[str, Any], level: Level, version: str | None = None) -> StrictResult:
+    """The document a level judges against, with what each strict rule did; links at both levels."""
     if level is Level.STRICT:
-        document, _ = apply_leniently(document, _without_annotations(load_overlay(CORRECTIONS_OVERLAY)))
-    return add_links(document)
+        result = strict_document(published, version if version is not None else document_version(published))
+    else:
+        result = StrictResult(document=published, outcomes=[])
+    result.document = add_links(result.document)
+    return result
 
 
-def apply_leniently(document: dict[str, Any], ops: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
-    """Apply what applies: a Relay of another line lacks some corrected paths, the rest still holds.
-
-    Returns the patched document and how many operations were skipped.
-    """
-    skipped = 0
-    for op in ops:
-        try:
-            document = apply_patch(document, [op])
-        except RelaycheckError:
-            skipped += 1
-    return document, skipped
+def build_document(published: dict[str, Any], level: Level, version: str | None = None) -> dict[str, Any]:
+    return build_contract(published, level, version).document
 
 
 def add_links(document: dict[str, Any]) -> dict[str, Any]:
@@ -96,22 +91,9 @@ def add_links(document: dict[str, Any]) -> dict[str, Any]:
     return apply_patch(document, usable)
 
 
-def schema_defects(published: dict[str, Any]) -> list[SchemaDefect]:
-    """Each annotated correction that would change the served document, once per named operation."""
-    defects: list[SchemaDefect] = []
-    for op in load_overlay(CORRECTIONS_OVERLAY):
-        rule = op.get(RULE_KEY)
-        if not rule:
-            continue
-        try:
-            current = jsonpointer.resolve_pointer(published, op["path"])
-        except jsonpointer.JsonPointerException:
-            current = _MISSING
-        if current == op.get("value"):
-            continue
-        for operation in op.get(OPERATIONS_KEY, []):
-            defects.append(SchemaDefect(operation=operation, rule=str(rule), pointer=str(op["path"])))
-    return defects
-
-
-_MISSING = object()
+def schema_defects(published: dict[str, Any], version: str | None = None) -> list[SchemaDefect]:
+    """Each strict rule the served document does not yet satisfy, on the operation it is about."""
+    result = strict_document(published, version if version is not None else document_version(published))
+    return [SchemaDefect(operation=o.operation or o.rule.subject.operation, rule=o.rule.rule,
+                         subject=o.rule.subject.describe())
+            for o in result.by_state("applied")]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from relaycheck.contract import corrections, relay_checks
 from relaycheck.contract import probes as probe_mod
-from relaycheck.contract import relay_checks
 from relaycheck.contract.deviations import (
     Deviation,
     apply_baseline,
@@ -18,7 +18,7 @@ from relaycheck.contract.deviations import (
     load_baseline,
     load_deviations,
 )
-from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_document, schema_defects
+from relaycheck.contract.documents import Level, build_contract
 from relaycheck.contract.engine import (
     MAX_RESPONSE_TIME_S,
     PHASES,
@@ -29,6 +29,7 @@ from relaycheck.contract.engine import (
     select_operations,
 )
 from relaycheck.contract.findings import Finding
+from relaycheck.contract.strict_rules import StrictResult
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
 from relaycheck.snapshots import match_snapshot
@@ -126,7 +127,10 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     published = config.schema.document
     match = match_snapshot(published, config.schema.sha256)
     config.provenance.setdefault("schema", {})["snapshot"] = match.to_dict() if match else None
-    document = build_document(published, config.level)
+    version = match.version if match else None
+    contract = build_contract(published, config.level, version)
+    document = contract.document
+    config.provenance["strict_rules"] = _rules_block(contract, version) if config.level is Level.STRICT else None
     operations = select_operations(document, config.include, config.exclude)
     deviations = load_deviations(config.deviations) if config.deviations else []
     baseline = load_baseline(config.baseline) if config.baseline else None
@@ -147,13 +151,17 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     config.out.flush()
     try:
         if config.level is Level.STRICT:
-            for defect in schema_defects(published):
-                if defect.operation in stats:
-                    findings.append(Finding(
-                        operation=defect.operation, check=SCHEMA_CHECK, rule=defect.rule,
-                        message=f"the served schema needs the correction at {defect.pointer}", phase="schema",
-                        seed=config.seed,
-                    ))
+            shown = corrections.gather(config.base_url, published, contract.by_state("applied"), config.signer,
+                                       timeout=config.request_timeout, seed=config.seed, operations=set(operations))
+            findings.extend(shown.findings)
+            notes.extend(shown.notes)
+            _count(stats, "probe:schema", shown.statuses)
+            inapplicable = contract.by_state("inapplicable")
+            if inapplicable:
+                notes.append(f"{len(inapplicable)} strict rule(s) inapplicable to this document (subject absent or "
+                             f"another Relay version); listed under provenance.strict_rules")
+            if config.provenance.get("strict_rules"):
+                config.provenance["strict_rules"]["evidence"] = shown.evidence
         # Probes first: their controls (a signed node join, say) need the target's pristine state,
         # and what they leave behind (a joined node) lets fuzzing reach further.
         stop_reason = _run_probes(
@@ -258,6 +266,14 @@ def _run_probes(
         findings.extend(found)
         _count(stats, "probe:paging", statuses)
     return "completed"
+
+
+def _rules_block(contract: StrictResult, version: str | None) -> dict[str, Any]:
+    """What each strict rule did to the served document, for the report's provenance."""
+    counts: dict[str, int] = {}
+    for outcome in contract.outcomes:
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    return {"version": version, "counts": counts, "rules": [o.to_dict() for o in contract.outcomes]}
 
 
 def _count(stats: dict[str, OperationStats], phase: str, statuses: dict[str, list[int | None]]) -> None:

@@ -227,9 +227,17 @@ def big_integers_are_decimal_strings(exchange: Exchange, ctx: RuleContext) -> li
         return []
     found = []
     for pointer, _raw, value, ref in _walk_typed(ctx.document, schema, body, ""):
-        if ref == "#/components/schemas/BigInt" and not (isinstance(value, str) and _DECIMAL.match(value)):
+        if _is_big_integer(ctx.document, ref, _raw) and not (isinstance(value, str) and _DECIMAL.match(value)):
             found.append(f"big integers MUST be decimal strings: {pointer or '/'} is {value!r}")
     return found
+
+
+def _is_big_integer(document: Mapping[str, Any], ref: str | None, raw: Mapping[str, Any]) -> bool:
+    """models.BigInt by name (the published layout) or by meaning (a decimal-string schema, however named)."""
+    if ref is not None and ref.rsplit("/", 1)[-1] == "BigInt":
+        return True
+    node = _resolve(document, raw)
+    return isinstance(node, Mapping) and node.get("type") == "string" and node.get("pattern") == _DECIMAL.pattern
 
 
 def _data(exchange: Exchange) -> Any:
