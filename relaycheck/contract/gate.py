@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -132,6 +133,10 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     document = contract.document
     config.provenance["strict_rules"] = _rules_block(contract, version) if config.level is Level.STRICT else None
     operations = select_operations(document, config.include, config.exclude)
+    unserved = _not_served(config, document, operations)
+    if unserved:
+        operations = [label for label in operations if label not in unserved]
+        config.provenance["not_served_by_target"] = unserved
     deviations = load_deviations(config.deviations) if config.deviations else []
     baseline = load_baseline(config.baseline) if config.baseline else None
 
@@ -141,6 +146,10 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     errors: list[str] = []
     notes: list[str] = []
     stop_reason = "completed"
+    if unserved:
+        notes.append(f"{len(unserved)} operation(s) of the schema are not served by the target (its router "
+                     f"answers 404 page not found), so they were not tested: {', '.join(unserved[:8])}"
+                     + (" ..." if len(unserved) > 8 else ""))
     extra: dict[str, Any] = {"document": document}
     config.out.write(
         f"relaycheck contract: {len(operations)} operations, level {config.level.value}, seed {config.seed}, "
@@ -266,6 +275,38 @@ def _run_probes(
         findings.extend(found)
         _count(stats, "probe:paging", statuses)
     return "completed"
+
+
+#: gin's answer when no route matches: the operation does not exist on the target at all.
+_NO_ROUTE = b"404 page not found"
+
+
+def _not_served(config: GateConfig, document: dict[str, Any], operations: list[str]) -> list[str]:
+    """Operations of a schema given with --schema that the target has no route for.
+
+    Only for a schema that is not the target's own: a Relay of another line lacks routes of the
+    pinned snapshot, and those are "not served by the target", not defects. A malformed JSON body
+    keeps any routed handler from acting on the request.
+    """
+    import httpx
+
+    if config.schema.origin.startswith(config.base_url.rstrip("/") + "/"):
+        return []
+    missing: list[str] = []
+    with httpx.Client(timeout=config.request_timeout, follow_redirects=False) as client:
+        for label in operations:
+            method, path = label.split(" ", 1)
+            concrete = re.sub(r"\{[^/}]+\}", "relaycheck", path)
+            try:
+                response = client.request(method, config.base_url.rstrip("/") + concrete, content=b"{",
+                                          headers={"Content-Type": "application/json"})
+            except httpx.HTTPError:
+                return []  # the target is unreachable: the stages below say so
+            if response.status_code == 404 and response.content.strip() == _NO_ROUTE:
+                missing.append(label)
+    if len(missing) == len(operations):
+        return []  # nothing routed at all: not another Relay line; let the gate report what it finds
+    return missing
 
 
 def _rules_block(contract: StrictResult, version: str | None) -> dict[str, Any]:

@@ -111,7 +111,8 @@ def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome
             for _ in range(max(1, int(expect.get("repeats", 1)))):
                 wire = probe_mod.prepare(finding.request, signer, signed_operations(document))
                 exchange, body, sent, received = probe_mod.send(client, base_url, wire)
-                verdicts = probe_mod.judge(probe, exchange, body=body, sent=sent, received=received, rules=rules)
+                verdicts = probe_mod.judge(probe, exchange, body=body, sent=sent, received=received, rules=rules,
+                                           document=document)
                 matched = [v for v in verdicts if v[0] == finding.check]
                 if matched:
                     break
