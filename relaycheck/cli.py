@@ -93,6 +93,18 @@ def _commands() -> list[Command]:
             schema_cli.run,
         )
     )
+    from relaycheck import diff_cli
+
+    commands.append(
+        Command(
+            "diff",
+            "what changed between two Relay documents, each change classified breaking or not",
+            "Compare two OpenAPI documents (snapshot names, files or URLs) with $refs resolved and\n"
+            "classify every change as breaking or not, for a client and for a server.",
+            diff_cli.add_arguments,
+            diff_cli.run,
+        )
+    )
     replay = getattr(contract_cli, "add_replay_arguments", None), getattr(contract_cli, "run_replay", None)
     if replay[0] is not None and replay[1] is not None:
         commands.append(

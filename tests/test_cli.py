@@ -16,7 +16,7 @@ from relaycheck import exitcodes
 from tests.plugins.cli import REPO_ROOT, RunCli
 
 GOLDEN = Path(__file__).parent / "golden" / "help"
-COMMANDS = ["run", "contract", "load", "serve", "schema"]
+COMMANDS = ["run", "contract", "load", "serve", "schema", "diff"]
 # argparse wraps help at the terminal width; pin it so the golden files do not depend on the runner.
 HELP_ENV = {"COLUMNS": "100", "LINES": "50"}
 

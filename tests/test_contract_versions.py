@@ -47,7 +47,7 @@ def rewritten(document: dict[str, Any]) -> dict[str, Any]:
     doc = walk(document)
     doc["components"]["schemas"] = {names[k]: v for k, v in doc["components"]["schemas"].items()}
     shared: dict[str, Any] = doc["components"].setdefault("parameters", {})
-    for path, item in doc["paths"].items():
+    for item in doc["paths"].values():
         for method, op in item.items():
             if method not in HTTP_METHODS:
                 continue
@@ -172,7 +172,7 @@ def test_lifecycle_accepts_the_refusal_the_document_declares(
 @contextlib.contextmanager
 def _serving(monkeypatch: pytest.MonkeyPatch, document: dict[str, Any]) -> Iterator[None]:
     """The embedded fixture relay, answering /openapi.json with ``document``."""
-    import relaycheck.target as target
+    from relaycheck import target
 
     original = target.open_target
 
