@@ -136,12 +136,14 @@ def strict_doc() -> dict[str, Any]:
 
 def _task(document: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """A task answer every other constraint of the strict InferenceTask accepts."""
-    from relaycheck.contract.signing_auth import resolve
+    from relaycheck.contract.strict_rules import flatten
 
-    schema = document["components"]["schemas"]["InferenceTask"]
+    # The task as this operation's own (strict) answer describes it, whatever its layout.
+    answer = document["paths"]["/v1/inference_tasks/{task_id_commitment}"]["get"]["responses"]["200"]
+    schema = flatten(document, flatten(document, answer["content"]["application/json"]["schema"])["properties"]["data"])
     task = {
-        name: "2026-01-01T00:00:00Z" if resolve(document, sub).get("format") == "date-time"
-        else probes.valid_value(resolve(document, sub))
+        name: "2026-01-01T00:00:00Z" if flatten(document, sub).get("format") == "date-time"
+        else probes.valid_value(flatten(document, sub))
         for name, sub in schema["properties"].items()
     }
     return {"message": "success", "data": {**task, **changes}}

@@ -15,7 +15,8 @@ from relaycheck.paths import DEFAULT_REPORT_DIR
 if TYPE_CHECKING:
     from relaycheck.signing import Signer
 
-DEFAULT_MAX_EXAMPLES = 10
+#: Without --max-examples the gate sizes its examples to fit this budget (suits a CI job).
+DEFAULT_MAX_TIME_S = 120.0
 DEFAULT_SEED = 1
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 #: 10^6 CNX in wei: far above the Relay's stake amount.
@@ -29,13 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="URL, file or snapshot name (default: the target's own /openapi.json)")
     parser.add_argument("--level", choices=("strict", "published"), default="strict",
                         help="published: the schema as served; strict: plus corrections, links and relay checks")
-    parser.add_argument("--max-examples", type=int, default=DEFAULT_MAX_EXAMPLES, metavar="N",
-                        help=f"examples per operation and phase (default: {DEFAULT_MAX_EXAMPLES})")
+    parser.add_argument("--max-examples", type=int, default=None, metavar="N",
+                        help="examples per operation and phase (default: sized from --max-time, at least "
+                             "plain st run's 100 when the budget allows)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help=f"seed for generation and the fixture relay's data (default: {DEFAULT_SEED})")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="concurrent Schemathesis workers (default: 1; the target shares the cores)")
-    parser.add_argument("--max-time", type=float, default=None, metavar="S", help="whole-run time limit, seconds")
+    parser.add_argument("--max-time", type=float, default=None, metavar="S",
+                        help=f"whole-run time limit, seconds (default: {DEFAULT_MAX_TIME_S:g} without --max-examples, "
+                             "none with it)")
     parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="S",
                         help=f"per-request time limit, seconds (default: {DEFAULT_REQUEST_TIMEOUT_S:g})")
     parser.add_argument("--max-response-time", type=float, default=None, metavar="S",
@@ -88,9 +92,11 @@ def run(settings: Settings) -> int:
     from relaycheck.target import open_target
 
     level = parse_level(str(settings.get("level") or "strict"))
-    max_examples = _positive(settings, "max_examples") or DEFAULT_MAX_EXAMPLES
+    max_examples = _positive(settings, "max_examples")
     workers = _positive(settings, "workers") or 1
     max_time = _positive(settings, "max_time", float)
+    if max_examples is None and max_time is None:
+        max_time = DEFAULT_MAX_TIME_S
     request_timeout = _positive(settings, "request_timeout", float) or DEFAULT_REQUEST_TIMEOUT_S
     max_response_time = _positive(settings, "max_response_time", float) or MAX_RESPONSE_TIME_S
     seed = settings.get("seed")

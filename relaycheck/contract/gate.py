@@ -47,7 +47,8 @@ class GateConfig:
     report_dir: Path
     #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
     admin_signer: Signer | None = None
-    max_examples: int = 10
+    #: Examples per operation and phase; None: sized from ``max_time`` (budget mode).
+    max_examples: int | None = 10
     seed: int = 1
     workers: int = 2
     max_time: float | None = None
@@ -153,7 +154,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     extra: dict[str, Any] = {"document": document}
     config.out.write(
         f"relaycheck contract: {len(operations)} operations, level {config.level.value}, seed {config.seed}, "
-        f"max-examples {config.max_examples}, target {config.base_url}\n"
+        f"max-examples {config.max_examples or f'from the {config.max_time or 0:g} s budget'}, "
+        f"target {config.base_url}\n"
         f"relaycheck contract: schema {config.schema.origin}: "
         f"{match.describe() if match else 'no pinned snapshot shares an operation with it'}\n"
     )
@@ -165,10 +167,12 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             findings.extend(shown.findings)
             notes.extend(shown.notes)
             _count(stats, "probe:schema", shown.statuses)
-            inapplicable = contract.by_state("inapplicable")
-            if inapplicable:
-                notes.append(f"{len(inapplicable)} strict rule(s) inapplicable to this document (subject absent or "
-                             f"another Relay version); listed under provenance.strict_rules")
+            # Rules for another Relay version are expected to be left out; a missing subject is news.
+            absent = [o for o in contract.by_state("inapplicable") if o.rule.for_version(version)]
+            if absent:
+                notes.append(f"{len(absent)} strict rule(s) inapplicable: their subject is absent from this document "
+                             f"({', '.join(sorted({o.rule.subject.operation for o in absent})[:6])}); listed under "
+                             f"provenance.strict_rules")
             if config.provenance.get("strict_rules"):
                 config.provenance["strict_rules"]["evidence"] = shown.evidence
         # Probes first: their controls (a signed node join, say) need the target's pristine state,
@@ -178,24 +182,13 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             operations=set(operations), notes=notes,
         )
         if stop_reason == "completed":
-            remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
-            engine: EngineResult = run_engine(
-                GateOptions(
-                    base_url=config.base_url, document=document, level=config.level, signer=config.signer,
-                    operations=operations,
-                    max_examples=config.max_examples, seed=config.seed, workers=config.workers,
-                    max_time=remaining, request_timeout=config.request_timeout, phases=config.phases,
-                    max_response_time=config.max_response_time,
-                ),
-                progress=progress.engine,
-            )
-            findings.extend(engine.findings)
-            errors.extend(engine.errors)
-            stop_reason = engine.stop_reason
-            for label, entry in engine.stats.items():
-                stats.setdefault(label, OperationStats())
-                stats[label].by_phase.update(entry.by_phase)
-                stats[label].by_status.update(entry.by_status)
+            stop_reason = _fuzz(config, document=document, operations=operations, deadline=deadline, stats=stats,
+                                findings=findings, errors=errors, progress=progress)
+            depth = config.provenance.get("depth") or {}
+            counts = sorted(set((depth.get("examples_per_operation") or {}).values()))
+            config.out.write(f"relaycheck contract: examples per operation {counts[0]}"
+                             f"{'' if len(counts) == 1 else f'..{counts[-1]}'} ({depth.get('mode')}); "
+                             f"{depth.get('why_stopped', '')}\n" if counts else "")
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
@@ -307,6 +300,112 @@ def _not_served(config: GateConfig, document: dict[str, Any], operations: list[s
     if len(missing) == len(operations):
         return []  # nothing routed at all: not another Relay line; let the gate report what it finds
     return missing
+
+
+#: Examples per operation of the first, covering round of a budget-driven run (the old fixed default).
+FIRST_ROUND_EXAMPLES = 10
+#: Plain `st run`'s default: what every operation gets when the budget allows.
+ST_RUN_EXAMPLES = 100
+#: No operation gets more, whatever the budget (hypothesis finds little more past this).
+MAX_EXAMPLES_CAP = 1000
+#: Share of the remaining budget the deeper round plans to use (the estimate is rough).
+_PLAN_SHARE = 0.8
+
+
+def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str], deadline: float | None,
+          stats: dict[str, OperationStats], findings: list[Finding], errors: list[str], progress: Progress) -> str:
+    """Run the engine: once with ``--max-examples``, or, without it, in rounds the time budget sizes.
+
+    Budget mode: a first round gives every operation ``FIRST_ROUND_EXAMPLES`` in every phase and
+    measures what a request costs; a second, fuzzing-only round then spends the rest of
+    ``--max-time`` on more examples per operation, twice as many for the operations no request has
+    yet been accepted on (still uncovered). The depth block of the report states the examples each
+    operation got and why the run stopped.
+    """
+
+    def engine(ops: list[str], examples: int, phases: tuple[str, ...]) -> EngineResult:
+        remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
+        result = run_engine(
+            GateOptions(
+                base_url=config.base_url, document=document, level=config.level, signer=config.signer,
+                operations=ops, max_examples=examples, seed=config.seed, workers=config.workers,
+                max_time=remaining, request_timeout=config.request_timeout, phases=phases,
+                max_response_time=config.max_response_time,
+            ),
+            progress=progress.engine,
+        )
+        findings.extend(result.findings)
+        errors.extend(result.errors)
+        for label, entry in result.stats.items():
+            stats.setdefault(label, OperationStats())
+            stats[label].by_phase.update(entry.by_phase)
+            stats[label].by_status.update(entry.by_status)
+        return result
+
+    if config.max_examples is not None:
+        first = engine(operations, config.max_examples, config.phases)
+        config.provenance["depth"] = {
+            "mode": "fixed", "examples_per_operation": dict.fromkeys(operations, config.max_examples),
+            "why_stopped": _why(first.stop_reason, "every operation got --max-examples examples per phase"),
+        }
+        return first.stop_reason
+    first = engine(operations, FIRST_ROUND_EXAMPLES, config.phases)
+    depth: dict[str, Any] = {"mode": "budget", "max_time_s": config.max_time,
+                             "rounds": [{"examples": FIRST_ROUND_EXAMPLES, "phases": list(config.phases),
+                                         "operations": len(operations), "seconds": round(first.seconds, 2)}],
+                             "examples_per_operation": dict.fromkeys(operations, FIRST_ROUND_EXAMPLES)}
+    config.provenance["depth"] = depth
+    if first.stop_reason != "completed":
+        depth["why_stopped"] = _why(first.stop_reason, "")
+        return first.stop_reason
+    plan = _plan(first, operations, stats, deadline=deadline, phases=config.phases)
+    if not plan:
+        depth["why_stopped"] = ("budget spent: the first round used what --max-time allows"
+                                if "fuzzing" in config.phases else "fuzzing phase not selected: one round only")
+        return "completed"
+    for examples in sorted(set(plan.values()), reverse=True):
+        group = [op for op, n in plan.items() if n == examples]
+        second = engine(group, examples, ("fuzzing",))
+        depth["rounds"].append({"examples": examples, "phases": ["fuzzing"], "operations": len(group),
+                                "seconds": round(second.seconds, 2)})
+        for op in group:
+            depth["examples_per_operation"][op] = examples
+        if second.stop_reason == "max_time":
+            # Our own budget ran out mid-round: the plan was an estimate, the covering round is whole.
+            depth["why_stopped"] = (f"--max-time {config.max_time:g} s reached during the deeper round "
+                                    f"({examples} examples for {len(group)} operation(s)); planned counts shown")
+            return "completed"
+        if second.stop_reason != "completed":
+            depth["why_stopped"] = _why(second.stop_reason, "")
+            return second.stop_reason
+    depth["why_stopped"] = "completed: the examples were sized to fit --max-time"
+    return "completed"
+
+
+def _why(stop_reason: str, completed: str) -> str:
+    return {"completed": completed or "completed", "max_time": "--max-time reached before every operation got "
+            "its first examples", "interrupted": "interrupted"}.get(stop_reason, stop_reason)
+
+
+def _plan(first: EngineResult, operations: list[str], stats: dict[str, OperationStats], *,
+          deadline: float | None, phases: tuple[str, ...]) -> dict[str, int]:
+    """Examples per operation for the fuzzing round, from what the first round cost; {} when no deeper
+    round fits (or fuzzing is not selected)."""
+    if deadline is None or "fuzzing" not in phases:
+        return {}
+    requests = sum(entry.requests for entry in first.stats.values())
+    if not requests:
+        return {}
+    per_request = first.seconds / requests
+    budget = _PLAN_SHARE * (deadline - time.monotonic()) / per_request
+    # Requests one fuzzing example costs each operation (the signing auth adds none).
+    rate = {op: max(1.0, first.stats[op].by_phase.get("fuzzing", 0) / FIRST_ROUND_EXAMPLES)
+            if op in first.stats else 1.0 for op in operations}
+    uncovered = {op for op in operations if not stats.get(op) or not stats[op].status_class_count("2xx")}
+    weight = {op: 2.0 if op in uncovered else 1.0 for op in operations}
+    unit = budget / sum(rate[op] * weight[op] for op in operations)
+    plan = {op: min(MAX_EXAMPLES_CAP, int(unit * weight[op])) for op in operations}
+    return {op: n for op, n in plan.items() if n > FIRST_ROUND_EXAMPLES}
 
 
 def _rules_block(contract: StrictResult, version: str | None) -> dict[str, Any]:
