@@ -122,6 +122,12 @@ def message_hash(payload: dict[str, Any], timestamp: int) -> bytes:
     return bytes(keccak(signing_message(payload, timestamp)))
 
 
+def personal_message_hash(text: str) -> bytes:
+    """EIP-191 ``personal_sign`` hash, as the newest Relay's wallet login verifies it (length in bytes)."""
+    data = text.encode("utf-8")
+    return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode("ascii") + data))
+
+
 class Signer:
     """A throwaway secp256k1 key that signs Relay payloads. Its key never appears in repr or str."""
 
@@ -158,6 +164,10 @@ class Signer:
         signature = self._key.sign_msg_hash(message_hash(payload, timestamp))
         # eth_keys already yields r || s || v with v in {0, 1} and low s, which is what the Relay takes.
         return "0x" + signature.to_bytes().hex()
+
+    def sign_text(self, text: str) -> str:
+        """An EIP-191 personal signature of ``text`` (r || s || v, v in {0, 1})."""
+        return "0x" + self._key.sign_msg_hash(personal_message_hash(text)).to_bytes().hex()
 
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"

@@ -18,7 +18,14 @@ from relaycheck.contract.findings import (
     RecordedRequest,
     b64,
 )
-from relaycheck.contract.signing_auth import SignedOperation, carrier_is_well_formed, make_auth_provider
+from relaycheck.contract.signing_auth import (
+    Credentials,
+    SignedOperation,
+    admin_parameter,
+    carrier_is_well_formed,
+    make_auth_provider,
+    redact,
+)
 from relaycheck.errors import RelaycheckError
 from relaycheck.schema import HTTP_METHODS
 from relaycheck.signing import Signer
@@ -66,6 +73,8 @@ class GateOptions:
     request_timeout: float = 10.0
     max_response_time: float = MAX_RESPONSE_TIME_S
     phases: tuple[str, ...] = PHASES
+    #: JWT and admin token for the operations that need them (None: signatures only).
+    credentials: Credentials | None = None
 
 
 @dataclass
@@ -176,7 +185,7 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
     schema.config.update(
         base_url=options.base_url, workers=options.workers, request_timeout=options.request_timeout
     )
-    provider, specs = make_auth_provider(options.document, options.signer)
+    provider, specs = make_auth_provider(options.document, options.signer, options.credentials)
     # No caching: each case is signed at send time with its own fresh timestamp.
     schema.auth(refresh_interval=None)(provider)
 
@@ -391,6 +400,8 @@ def recorded_request(case: Any, specs: Mapping[str, SignedOperation]) -> Recorde
     spec = specs.get(label)
     query_pairs: list[tuple[str, Any]] = []
     for name, value in (case.query or {}).items():
+        if name == admin_parameter():
+            value = "<redacted>"  # noqa: PLW2901 - the admin token never reaches a report
         if isinstance(value, list):
             query_pairs.extend((name, v) for v in value)
         else:
@@ -399,7 +410,8 @@ def recorded_request(case: Any, specs: Mapping[str, SignedOperation]) -> Recorde
     signing = "none"
     if spec is not None and carrier_is_well_formed(spec, case.query, body):
         signing = "valid"
-    headers = {str(k): str(v) for k, v in dict(case.headers or {}).items()}
+    headers = {str(k): "<redacted>" if str(k).lower() == "authorization" else str(v)
+               for k, v in dict(case.headers or {}).items()}
     return RecordedRequest(
         operation=label,
         method=str(case.method).upper(),
@@ -418,7 +430,7 @@ def recorded_exchange(interaction: Any) -> RecordedExchange | None:
         return None
     request = interaction.request
     response = interaction.response
-    return RecordedExchange(
+    return redact(RecordedExchange(
         method=str(request.method),
         url=str(request.uri),
         request_headers=_headers(request.headers),
@@ -428,4 +440,4 @@ def recorded_exchange(interaction: Any) -> RecordedExchange | None:
         response_body_b64=b64(response.content[:65536]) if response is not None else None,
         elapsed_s=float(response.elapsed) if response is not None else None,
         error=None if response is not None else "no response",
-    )
+    ))

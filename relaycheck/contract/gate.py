@@ -30,6 +30,14 @@ from relaycheck.contract.engine import (
     select_operations,
 )
 from relaycheck.contract.findings import Finding
+from relaycheck.contract.signing_auth import (
+    Credentials,
+    admin_operations,
+    admin_parameter,
+    admin_token,
+    jwt_operations,
+    login,
+)
 from relaycheck.contract.strict_rules import StrictResult
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
@@ -62,6 +70,8 @@ class GateConfig:
     probe_tables: tuple[str, ...] = PROBE_TABLES
     #: Provenance block for the reports (relaycheck.reports.provenance).
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Set by the gate: JWT and admin token for the operations that need them.
+    credentials: Credentials | None = None
     #: How to start the same target again for a replay ({"behaviour": ..., "faults": [...]} or {}).
     target_recipe: dict[str, Any] = field(default_factory=dict)
     out: TextIO = sys.stdout
@@ -138,6 +148,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     if unserved:
         operations = [label for label in operations if label not in unserved]
         config.provenance["not_served_by_target"] = unserved
+    operations, auth_notes = _credentials(config, document, operations, version)
     deviations = load_deviations(config.deviations) if config.deviations else []
     baseline = load_baseline(config.baseline) if config.baseline else None
 
@@ -147,6 +158,7 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     errors: list[str] = []
     notes: list[str] = []
     stop_reason = "completed"
+    notes.extend(auth_notes)
     if unserved:
         notes.append(f"{len(unserved)} operation(s) of the schema are not served by the target (its router "
                      f"answers 404 page not found), so they were not tested: {', '.join(unserved[:8])}"
@@ -242,7 +254,7 @@ def _run_probes(
 
         found, statuses = probe_mod.run_probes(
             config.base_url, rows, config.signer, document, rules, timeout=config.request_timeout,
-            seed=config.seed, deadline=deadline, progress=report,
+            seed=config.seed, deadline=deadline, progress=report, credentials=config.credentials,
         )
         findings.extend(found)
         _count(stats, f"probe:{table}", statuses)
@@ -268,6 +280,28 @@ def _run_probes(
         findings.extend(found)
         _count(stats, "probe:paging", statuses)
     return "completed"
+
+
+def _credentials(config: GateConfig, document: dict[str, Any], operations: list[str],
+                 version: str | None) -> tuple[list[str], list[str]]:
+    """JWT and admin token for the operations that need them; admin operations without a token are left
+    out and reported as needing admin credentials, never as defects."""
+    notes: list[str] = []
+    admin = admin_operations(operations)
+    token = admin_token()
+    if admin and token is None:
+        operations = [label for label in operations if label not in admin]
+        config.provenance["needs_admin_credentials"] = admin
+        notes.append(f"{len(admin)} admin operation(s) need admin credentials (set RELAYCHECK_ADMIN_TOKEN to the "
+                     f"Relay's admin token): not tested: {', '.join(admin[:6])}" + (" ..." if len(admin) > 6 else ""))
+    jwt_ops = sorted(jwt_operations(version) & set(operations))
+    jwt = login(config.base_url, document, config.signer, timeout=config.request_timeout) if jwt_ops else None
+    if jwt_ops and jwt is None:
+        notes.append(f"the wallet login gave no JWT: {len(jwt_ops)} JWT-only operation(s) were tested without one")
+    credentials = Credentials(jwt=jwt, jwt_operations=frozenset(jwt_ops), admin_token=token,
+                              admin_operations=frozenset(admin), admin_parameter=admin_parameter())
+    config.credentials = credentials
+    return operations, notes
 
 
 #: gin's answer when no route matches: the operation does not exist on the target at all.
@@ -330,7 +364,7 @@ def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str]
                 base_url=config.base_url, document=document, level=config.level, signer=config.signer,
                 operations=ops, max_examples=examples, seed=config.seed, workers=config.workers,
                 max_time=remaining, request_timeout=config.request_timeout, phases=phases,
-                max_response_time=config.max_response_time,
+                max_response_time=config.max_response_time, credentials=config.credentials,
             ),
             progress=progress.engine,
         )
@@ -342,6 +376,8 @@ def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str]
             stats[label].by_status.update(entry.by_status)
         return result
 
+    if not operations:
+        return "completed"  # every operation was left out (not served, needs admin credentials)
     if config.max_examples is not None:
         first = engine(operations, config.max_examples, config.phases)
         config.provenance["depth"] = {

@@ -23,8 +23,10 @@ from relaycheck.contract.findings import (
     b64,
 )
 from relaycheck.contract.signing_auth import (
+    Credentials,
     SignedOperation,
     payload_for,
+    redact,
     resolve,
     sign_parts,
     signed_operations,
@@ -305,6 +307,8 @@ def prepare(request: RecordedRequest, signer: Signer, document_specs: Mapping[st
     body = request.body
     if isinstance(body, Mapping):
         body = {k: v for k, v in body.items() if str(k).lower() not in ("timestamp", "signature")}
+    if spec.scheme == "personal" and isinstance(body, Mapping):
+        body = {**body, "address": signer.address}  # the account logging in is the gate's, whoever signs
     now = int(time.time())
     mode = request.signing
     key = Signer.generate() if mode == "wrong-key" else signer
@@ -503,8 +507,12 @@ def run_probes(
     seed: int | None,
     deadline: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    credentials: Credentials | None = None,
 ) -> tuple[list[Finding], dict[str, list[int | None]]]:
-    """Send each probe once; findings plus the statuses seen per operation (for the coverage table)."""
+    """Send each probe once; findings plus the statuses seen per operation (for the coverage table).
+
+    ``credentials`` (JWT, admin token) are added on the wire only and redacted from what is recorded.
+    """
     specs = signed_operations(document)
     findings: dict[str, Finding] = {}
     statuses: dict[str, list[int | None]] = {}
@@ -513,7 +521,13 @@ def run_probes(
             if deadline is not None and time.monotonic() > deadline:
                 break
             wire = prepare(probe.request, signer, specs)
+            if credentials is not None:
+                headers, query = dict(wire.headers), dict(wire.query)
+                credentials.apply(probe.operation, headers, query)
+                wire = RecordedRequest(**{**wire.__dict__, "headers": headers, "query": list(query.items())})
             exchange, body, sent, received = send(client, base_url, wire)
+            if credentials is not None:
+                exchange = redact(exchange)
             statuses.setdefault(probe.operation, []).append(exchange.status)
             for check, rule, message in judge(probe, exchange, body=body, sent=sent, received=received, rules=rules,
                                               document=document):

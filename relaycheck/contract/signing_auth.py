@@ -3,15 +3,29 @@
 The signed payload is the operation's Go input struct without timestamp and signature: path
 parameters, query parameters and body properties, with Go zero values for absent fields. It is
 derived from the schema, so a new signed operation needs no code here.
+
+The newest Relay adds three kinds of authentication (``fixtures/overlays/auth.json`` says which
+operations use them, per Relay version, where the document cannot):
+
+* JWT-or-signature reads (v2, declaring a 401): the signature covers only the path's address, the
+  input struct the middleware builds, not the handler's query parameters;
+* a wallet login (``POST /v1/client/connect_wallet``) signed with EIP-191 ``personal_sign`` over a
+  fixed text; it answers a JWT, which the JWT-only operations take as ``Authorization: Bearer``;
+* ``/v2/admin/*``, authorised by an admin token in the ``auth`` query parameter: tested only when
+  ``RELAYCHECK_ADMIN_TOKEN`` is given, otherwise reported as needing admin credentials.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from relaycheck.contract.findings import RecordedExchange
+from relaycheck.paths import OVERLAY_DIR
 from relaycheck.signing import Signer
 
 SIGNATURE_FIELDS = frozenset({"timestamp", "signature"})
@@ -38,6 +52,9 @@ class SignedOperation:
     timestamp_name: str
     signature_name: str
     fields: list[Field] = field(default_factory=list)
+    #: "relay": keccak over the canonical payload and timestamp; "personal": EIP-191 over ``message``.
+    scheme: str = "relay"
+    message: str = ""
 
     @property
     def signer_parameters(self) -> list[str]:
@@ -83,9 +100,65 @@ def signed_operations(document: Mapping[str, Any]) -> dict[str, SignedOperation]
             props = body.get("properties") or {}
             label = f"{method.upper()} {path}"
             spec = _spec_for(label, params, props, document)
-            if spec is not None:
-                found[label] = spec
+            if spec is None:
+                continue
+            if spec.carrier == "query" and "401" in (operation.get("responses") or {}):
+                # JWT-or-signature middleware: it signs the input it builds from the path alone.
+                spec.fields = [f for f in spec.fields if f.location == "path"]
+            login = auth_facts().get("jwt_login") or {}
+            if label == login.get("operation"):
+                spec.scheme, spec.message = "personal", str(login.get("message", ""))
+            found[label] = spec
     return found
+
+
+_AUTH_FACTS: dict[str, Any] = {}
+
+
+def auth_facts() -> dict[str, Any]:
+    """``fixtures/overlays/auth.json``, read once."""
+    if not _AUTH_FACTS:
+        path = OVERLAY_DIR / "auth.json"
+        _AUTH_FACTS.update(json.loads(path.read_bytes()) if path.is_file() else {"absent": True})
+    return _AUTH_FACTS
+
+
+def jwt_operations(version: str | None) -> frozenset[str]:
+    table = auth_facts().get("jwt_operations") or {}
+    if version is None:
+        return frozenset(op for ops in table.values() for op in ops)
+    return frozenset(table.get(version, ()))
+
+
+def admin_operations(labels: list[str]) -> list[str]:
+    prefix = str((auth_facts().get("admin") or {}).get("path_prefix", "")) or None
+    return [label for label in labels if prefix and label.split(" ", 1)[1].startswith(prefix)]
+
+
+def admin_parameter() -> str:
+    return str((auth_facts().get("admin") or {}).get("query_parameter", "auth"))
+
+
+def admin_token() -> str | None:
+    admin = auth_facts().get("admin") or {}
+    return os.environ.get(str(admin.get("environment", "RELAYCHECK_ADMIN_TOKEN")), "").strip() or None
+
+
+def login(base_url: str, document: Mapping[str, Any], signer: Signer, *, timeout: float) -> str | None:
+    """A JWT from the Relay's wallet login, or None when the document has no login or it refuses."""
+    import httpx
+
+    spec = next((s for s in signed_operations(document).values() if s.scheme == "personal"), None)
+    if spec is None:
+        return None
+    signed = sign_parts(spec, signer, {}, {}, {})
+    try:
+        response = httpx.post(base_url.rstrip("/") + spec.label.split(" ", 1)[1], json=signed.body, timeout=timeout)
+        data = response.json().get("data") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    token = data.get("token") if isinstance(data, Mapping) else None
+    return token if isinstance(token, str) and token else None
 
 
 def _spec_for(
@@ -203,7 +276,15 @@ def sign_parts(
         for name in spec.signer_parameters:
             path[name] = signer.address
     ts = int(time.time()) if timestamp is None else int(timestamp)
-    signature = signer.sign(payload_for(spec, path, q, b), ts)
+    if spec.scheme == "personal":
+        # The login signs a text naming the account; the body names the same account.
+        if not isinstance(b, dict):
+            b = {}
+        if bind_signer or "address" not in b:
+            b["address"] = signer.address
+        signature = signer.sign_text(spec.message.format(address=signer.address, timestamp=ts))
+    else:
+        signature = signer.sign(payload_for(spec, path, q, b), ts)
     if spec.carrier == "query":
         q[spec.timestamp_name] = ts
         q[spec.signature_name] = signature
@@ -260,9 +341,42 @@ def mutated_names(case: Any) -> set[str]:
     return names
 
 
-def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[type, dict[str, SignedOperation]]:
+@dataclass
+class Credentials:
+    """What the signing auth adds besides signatures: a JWT for the JWT-only operations, the admin token."""
+
+    jwt: str | None = None
+    jwt_operations: frozenset[str] = frozenset()
+    admin_token: str | None = None
+    admin_operations: frozenset[str] = frozenset()
+    admin_parameter: str = "auth"
+
+    def apply(self, label: str, headers: dict[str, Any], query: dict[str, Any]) -> None:
+        if self.jwt and label in self.jwt_operations:
+            headers["Authorization"] = f"Bearer {self.jwt}"
+        if self.admin_token and label in self.admin_operations:
+            query[self.admin_parameter] = self.admin_token
+
+
+def redact(exchange: RecordedExchange) -> RecordedExchange:
+    """A recorded exchange without the credentials added here (JWT, admin token): reports keep no secret."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    headers = {k: ("<redacted>" if k.lower() == "authorization" else v)
+               for k, v in (exchange.request_headers or {}).items()}
+    parts = urlsplit(exchange.url)
+    admin = admin_parameter()
+    query = [(k, "<redacted>" if k == admin else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    exchange.request_headers = headers
+    exchange.url = urlunsplit(parts._replace(query=urlencode(query)))
+    return exchange
+
+
+def make_auth_provider(document: Mapping[str, Any], signer: Signer,
+                       credentials: Credentials | None = None) -> tuple[type, dict[str, SignedOperation]]:
     """A Schemathesis auth provider class bound to ``signer`` (Schemathesis instantiates it itself)."""
     specs = signed_operations(document)
+    extra = credentials or Credentials()
 
     class RelaySignatureAuth:
         """Signs each case at send time, so the timestamp is always inside the Relay's window."""
@@ -271,7 +385,12 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer) -> tuple[typ
             return signer
 
         def set(self, case: Any, data: Signer, context: Any) -> None:
-            spec = specs.get(f"{str(case.method).upper()} {case.operation.path}")
+            label = f"{str(case.method).upper()} {case.operation.path}"
+            if extra.jwt or extra.admin_token:
+                headers, query = dict(case.headers or {}), dict(case.query or {})
+                extra.apply(label, headers, query)
+                case.headers, case.query = headers, query
+            spec = specs.get(label)
             if spec is None:
                 return
             meta = case.meta
