@@ -240,3 +240,26 @@ def test_newest_snapshot_against_the_fixture_reports_unserved_operations(tmp_pat
         "operations the target does not serve MUST be reported as such, not as defects")
     assert any("not served by the target" in note for note in run.summary["notes"])
     assert run.summary["provenance"]["schema"]["snapshot"]["name"] == "relay-24ffc26"
+
+
+# --- deviations per version ---------------------------------------------------------------------------
+
+
+def test_deviations_are_chosen_by_version() -> None:
+    from relaycheck.contract.deviations import for_version, load_deviations
+
+    assert for_version("2.5.3") == "relay-2.5", "2.5.3 MUST fall back to the 2.5 line's file"
+    assert for_version("24ffc26") == "relay-24ffc26"
+    assert for_version("9.9.9") is None and for_version(None) is None
+    entries = load_deviations("relay-24ffc26")
+    assert entries and all(e.link.startswith("https://github.com/crynux-network/crynux-relay/blob/24ffc26/")
+                           for e in entries)
+
+
+@pytest.mark.fixture_relay
+def test_deviations_auto_on_as_is_accepts_the_known_defects(tmp_path: Path) -> None:
+    args = ["--include", "GET /v*/network/nodes/data", "--behaviour", "as-is-2.5", "--max-examples", "2"]
+    accepted = run_contract([*args, "--deviations", "auto"], tmp_path)
+    assert accepted.summary["provenance"]["deviations"] == "relay-2.5"
+    assert accepted.code == 0, accepted.output[-2000:]
+    assert accepted.summary["counts"]["known_deviations"] > 0

@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip operations matching (repeatable)")
     parser.add_argument("--baseline", metavar="FILE", help="a previous contract summary.json: only new findings fail")
     parser.add_argument("--deviations", metavar="FILE",
-                        help="known deviations to accept (TOML file, or a name in fixtures/deviations: relay-2.5)")
+                        help="known deviations to accept (TOML file, a name in fixtures/deviations such as "
+                             "relay-2.5, or auto: the file of the matched Relay version)")
     parser.add_argument("--behaviour", default="conforming",
                         help="fixture relay behaviour when no --relay-url (default: conforming)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME",

@@ -49,6 +49,21 @@ def deviations_path(source: str) -> Path:
     raise RelaycheckError(f"deviations file {source!r} not found (known: {known})")
 
 
+#: ``--deviations auto``: the file of the Relay version the served document matches or is nearest to.
+AUTO = "auto"
+
+
+def for_version(version: str | None) -> str | None:
+    """``relay-<version>`` in fixtures/deviations, or the nearest shorter version line (2.5.3 -> 2.5)."""
+    parts = (version or "").split(".")
+    while parts and parts[0]:
+        name = f"relay-{'.'.join(parts)}"
+        if (DEVIATIONS_DIR / f"{name}.toml").is_file():
+            return name
+        parts.pop()
+    return None
+
+
 def load_deviations(source: str) -> list[Deviation]:
     path = deviations_path(source)
     try:

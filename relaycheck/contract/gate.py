@@ -13,9 +13,11 @@ from typing import Any, TextIO
 from relaycheck.contract import corrections, relay_checks
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract.deviations import (
+    AUTO,
     Deviation,
     apply_baseline,
     apply_deviations,
+    for_version,
     load_baseline,
     load_deviations,
 )
@@ -149,7 +151,11 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
         operations = [label for label in operations if label not in unserved]
         config.provenance["not_served_by_target"] = unserved
     operations, auth_notes = _credentials(config, document, operations, version)
-    deviations = load_deviations(config.deviations) if config.deviations else []
+    deviations_source = config.deviations
+    if deviations_source == AUTO:
+        deviations_source = for_version(version)
+        config.provenance["deviations"] = deviations_source
+    deviations = load_deviations(deviations_source) if deviations_source else []
     baseline = load_baseline(config.baseline) if config.baseline else None
 
     progress = Progress(config.out, len(operations))
@@ -159,6 +165,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     notes: list[str] = []
     stop_reason = "completed"
     notes.extend(auth_notes)
+    if config.deviations == AUTO and deviations_source is None:
+        notes.append(f"--deviations auto: no known deviations for Relay {version or '(no pinned line)'}")
     if unserved:
         notes.append(f"{len(unserved)} operation(s) of the schema are not served by the target (its router "
                      f"answers 404 page not found), so they were not tested: {', '.join(unserved[:8])}"

@@ -521,12 +521,16 @@ def run_probes(
             if deadline is not None and time.monotonic() > deadline:
                 break
             wire = prepare(probe.request, signer, specs)
+            added_headers: dict[str, Any] = {}
+            added_query: dict[str, Any] = {}
             if credentials is not None:
-                headers, query = dict(wire.headers), dict(wire.query)
-                credentials.apply(probe.operation, headers, query)
-                wire = RecordedRequest(**{**wire.__dict__, "headers": headers, "query": list(query.items())})
+                credentials.apply(probe.operation, added_headers, added_query)
+            if added_headers or added_query:
+                # Added on the wire only; a repeated key the probe sends on purpose stays repeated.
+                wire = RecordedRequest(**{**wire.__dict__, "headers": {**wire.headers, **added_headers},
+                                          "query": [*wire.query, *added_query.items()]})
             exchange, body, sent, received = send(client, base_url, wire)
-            if credentials is not None:
+            if added_headers or added_query:
                 exchange = redact(exchange)
             statuses.setdefault(probe.operation, []).append(exchange.status)
             for check, rule, message in judge(probe, exchange, body=body, sent=sent, received=received, rules=rules,
