@@ -91,7 +91,7 @@ def table(changes: Sequence[Change], old: LoadedSchema, new: LoadedSchema) -> st
 
 def markdown(changes: Sequence[Change], old: LoadedSchema, new: LoadedSchema, side: str) -> str:
     breaking = [c for c in changes if _breaks(c, side)]
-    whom = side if side != "any" else "clients or servers"
+    whom = {"client": "clients", "server": "servers"}.get(side, "clients or servers")
     head = (f"### relaycheck diff: `{old.origin}` → `{new.origin}`\n\n"
             f"{len(changes)} change(s); **{len(breaking)} breaking for {whom}**"
             f" ({sum(c.breaks_client for c in changes)} for clients, {sum(c.breaks_server for c in changes)} for "
