@@ -42,13 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_path(value: str) -> Path:
-    from relaycheck.paths import REPO_ROOT
+    from relaycheck.paths import data_file
 
     path = Path(value).expanduser()
-    # The default data files live in the repository; a relative path that is not in the working
-    # directory is looked up there, so `relaycheck load` works from any directory.
-    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
-        return REPO_ROOT / path
+    # A relative path that is not in the working directory may name a shipped data file
+    # (`--slo load/slo.toml`), so `relaycheck load` works from any directory.
+    if not path.is_absolute() and not path.exists():
+        return data_file(path) or path
     return path
 
 
