@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import httpx
 
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED
 from relaycheck.errors import RelaycheckError
 
 if TYPE_CHECKING:
@@ -59,8 +60,8 @@ def probe(url: str, timeout: float = _PROBE_TIMEOUT_S) -> None:
 def open_target(
     relay_url: str | None,
     *,
-    behaviour: str = "conforming",
-    seed: int = 1,
+    behaviour: str = DEFAULT_BEHAVIOUR,
+    seed: int = DEFAULT_SEED,
     nodes: int | None = None,
     faults: Sequence[str] = (),
     fixture_options: Mapping[str, Any] | None = None,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaycheck import exitcodes
-from relaycheck.config import Settings
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
 
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from relaycheck.signing import Signer
 
 DEFAULT_MAX_EXAMPLES = 10
-DEFAULT_SEED = 1
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
 #: 10^6 CNX in wei: far above the Relay's stake amount.
 FIXTURE_FUND_WEI = 10**24
@@ -49,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="FILE", help="a previous contract summary.json: only new findings fail")
     parser.add_argument("--deviations", metavar="FILE",
                         help="known deviations to accept (TOML file, or a name in fixtures/deviations: relay-2.5)")
-    parser.add_argument("--behaviour", default="conforming",
+    parser.add_argument("--behaviour", default=DEFAULT_BEHAVIOUR,
                         help="fixture relay behaviour when no --relay-url (default: conforming)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME",
                         help="fixture relay fault when no --relay-url (repeatable)")
@@ -99,7 +98,7 @@ def run(settings: Settings) -> int:
     probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
     report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
     relay_url = settings.get("relay_url") or None
-    behaviour = str(settings.get("behaviour") or "conforming")
+    behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     faults = tuple(settings.get("fault") or ())
     signer = Signer.from_env()
     started = utc_now()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from relaycheck.config import DEFAULT_SEED
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract import relay_checks
 from relaycheck.contract.deviations import (
@@ -45,7 +46,7 @@ class GateConfig:
     #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
     admin_signer: Signer | None = None
     max_examples: int = 10
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     workers: int = 2
     max_time: float | None = None
     request_timeout: float = 10.0
