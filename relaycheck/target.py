@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -80,3 +81,12 @@ def open_target(
     relay = FixtureRelay(behaviour=behaviour, seed=seed, faults=tuple(faults), **options)
     with relay:
         yield Target(relay.url, relay)
+
+
+def fixture_schema(behaviour: str = DEFAULT_BEHAVIOUR, faults: Sequence[str] = ()) -> dict[str, Any]:
+    """The document a fixture relay of this behaviour and faults serves at /openapi.json, without starting one."""
+    from relaycheck.fixture import behaviours
+
+    spec, active = behaviours.resolve(behaviour, list(faults))
+    document: dict[str, Any] = json.loads(behaviours.served_schema(spec, active))
+    return document

@@ -106,3 +106,12 @@ def test_serve_and_the_shipped_locustfile(installed_wheel: Installed) -> None:
         code = server.wait(timeout=20)
         assert time.monotonic() - started < 20
     assert code in (0, 130), f"relaycheck serve MUST stop cleanly on Ctrl-C, exit {code}"
+
+
+def test_pytest_plugin_from_the_wheel(installed_wheel: Installed) -> None:
+    (installed_wheel.workdir / "relaycheck.toml").write_text(SHORT_RUN, encoding="utf-8")
+    proc = installed_wheel.run(
+        "pytest", "-p", "no:cacheprovider", "--relaycheck", "-k", "v1/now", "--junitxml", "plugin.xml", timeout=120
+    )
+    assert proc.returncode == 0, f"the installed pytest plugin MUST run the gate:\n{proc.stdout}\n{proc.stderr}"
+    assert '<testcase classname="relaycheck" name="GET /v1/now"' in (installed_wheel.workdir / "plugin.xml").read_text()

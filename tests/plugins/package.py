@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,9 @@ def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instal
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     # Dependencies come from the same pinned releases this venv was built from (pip's own index
     # settings and cache); --no-compile because byte-compiling scipy and matplotlib is most of an install.
-    _pip("--python", str(venv / "bin" / "python"), "install", "--no-compile", str(wheel), timeout=600)
+    # pytest too, at this venv's version: the wheel's pytest plugin is part of what is proven.
+    pytest_pin = f"pytest=={metadata.version('pytest')}"
+    _pip("--python", str(venv / "bin" / "python"), "install", "--no-compile", str(wheel), pytest_pin, timeout=600)
     workdir = base / "empty"
     workdir.mkdir()
     yield Installed(venv / "bin", workdir, wheel)
