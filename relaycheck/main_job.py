@@ -14,6 +14,7 @@ from relaycheck import exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, Settings, command_settings
 from relaycheck.paths import DEFAULT_REPORT_DIR
 from relaycheck.reports import provenance, utc_now, write_json
+from relaycheck.target import target_kind
 
 #: Flags of `run` handed on to the steps (when the step knows them and the user set them).
 _SHARED = ("relay_url", "schema", "seed", "behaviour", "level", "max_examples")
@@ -80,7 +81,7 @@ def run(settings: Settings) -> int:
                 "provenance": provenance(
                     command="run",
                     target=settings.get("relay_url") or "fixture relay",
-                    target_kind="remote" if settings.get("relay_url") else f"fixture:{settings.get('behaviour')}",
+                    target_kind=target_kind(settings.get("relay_url"), str(settings.get("behaviour"))),
                     seed=settings.get("seed"),
                     profile=settings.get("profile"),
                     settings=settings.public(),

@@ -141,7 +141,7 @@ def execute(
         )
         clock = time.monotonic()
         record = run_locust(LoadJob(target.url, plan, out_dir, processes=processes))
-        target_kind = "remote" if relay_url else f"fixture:{behaviour}"
+        target_kind = target.kind
         target_url = target.url
 
     recorder = record.recorder
