@@ -106,7 +106,7 @@ def run(settings: Settings) -> int:
     with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address]) as target:
         admin = _admin_signer(target)
         schema = load_schema(settings.get("schema"), target.url)
-        recipe = {} if relay_url else {"behaviour": behaviour, "seed": seed, "faults": list(faults)}
+        recipe = {"behaviour": behaviour, "seed": seed, "faults": list(faults)} if target.is_fixture else {}
         config = GateConfig(
             base_url=target.url,
             schema=schema,
