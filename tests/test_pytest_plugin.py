@@ -14,8 +14,8 @@ import pytest
 pytestmark = pytest.mark.fixture_relay
 
 NODES = "GET /v1/network/nodes/data"
-#: Two operations, two examples: the gate's tests stay a few seconds.
-SHORT = "--max-examples 2 --include 'GET /v1/network/nodes/data' --include 'GET /v1/now'"
+#: Two operations, one example, no coverage phase: the gate's tests stay a few seconds.
+SHORT = "--max-examples 1 --phases examples,fuzzing --include 'GET /v1/network/nodes/data' --include 'GET /v1/now'"
 
 
 def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
