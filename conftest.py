@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.plugins.http",  # throwaway loopback HTTP servers (schema URLs, dead and misbehaving targets)
     "tests.plugins.load",  # fixture relays with load knobs; `relaycheck load` in-process
     "tests.plugins.contract",  # `relaycheck contract` in-process against fixture relays; summary.json out
+    "tests.plugins.package",  # the wheel built from this checkout, installed in a fresh venv outside it
     "tests.plugins.mutation",  # benchmarks/mutation_proxy.py in front of the fixture relay: one named fault
 ]

@@ -1,5 +1,5 @@
 """Blind-fault mutation score of the contract gate: how many response faults, injected OUTSIDE the
-fixture relay by benchmarks/mutation_proxy.py, does ``relaycheck contract`` catch?
+fixture relay by relaycheck/mutation_proxy.py, does ``relaycheck contract`` catch?
 
     .venv/bin/python benchmarks/mutation_score.py [--max-examples 3] [--budget-s 600] [--only NAME ...]
 
@@ -32,12 +32,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mutation_proxy import MUTATIONS, UNDECLARED, MutationProxy, load_document
 
 from relaycheck.errors import RelaycheckError
 from relaycheck.fixture import FixtureRelay
+from relaycheck.mutation_proxy import MUTATIONS, UNDECLARED, MutationProxy, load_document
 from relaycheck.signing import Signer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,28 +1,21 @@
-"""Every operation fuzzed with every enabled check, then the linked sequences as a state machine."""
+"""The contract gate as pytest tests: the worked example of relaycheck's pytest plugin.
 
-from __future__ import annotations
+Any repository can hold a module like this one (the plugin comes with ``pip install relaycheck``)::
 
-from typing import Any
+    pytest contracts                              # against the fixture relay
+    pytest contracts --relay-url URL              # against a running Relay
+    pytest contracts -k "nodes/data" --junitxml=contract.xml
 
-import hypothesis
+One test per operation, failing with that operation's findings, plus ``gate`` for what belongs to
+no single operation; the reports land where ``relaycheck contract`` writes them (``reports/contract``).
+The flags are ``relaycheck contract``'s; ``relaycheck.toml``, ``RELAYCHECK_*`` and
+``--relaycheck-args "..."`` add to them as they do for the command.
+"""
 
-from contracts.conftest import SIGNER
-from relaycheck.contract.pytest_support import build_pytest_schema
+from relaycheck.pytest_plugin import RelayContract
 
-schema = build_pytest_schema(SIGNER)
-
-
-@schema.parametrize()  # type: ignore[untyped-decorator]
-def test_operation(case: Any, relay_url: str) -> None:
-    case.call_and_validate(base_url=relay_url)
-
-
-def test_linked_sequences(relay_url: str) -> None:
-    machine = schema.as_state_machine()
-
-    class Machine(machine):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"base_url": relay_url}
-
-    Machine.run(settings=hypothesis.settings(max_examples=10, stateful_step_count=6, deadline=None,
-                                             suppress_health_check=list(hypothesis.HealthCheck)))
+#: A short budget, as this example runs in CI with the self-tests: one example per operation, and no
+#: coverage phase (the longest; `relaycheck contract` and the self-tests run it). Probes and lifecycle stay.
+test_relay = RelayContract(
+    "--max-examples", "1", "--phases", "examples,fuzzing,stateful", "--report-dir", "reports/contracts-example"
+)

@@ -11,8 +11,6 @@ from relaycheck.load.scenario import RelayUser, clock_tick, think
 
 
 class ClockUser(RelayUser):
-    weight = 2
-
     def wait_time(self) -> float:
         return think()
 

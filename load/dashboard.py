@@ -12,8 +12,6 @@ from relaycheck.load.scenario import RelayUser, dashboard_refresh, think
 
 
 class NetstatsDashboardUser(RelayUser):
-    weight = 6  # replaced from load/profiles.toml [weights.users] by the shape
-
     def wait_time(self) -> float:
         return think()
 

@@ -43,6 +43,7 @@ class RelaycheckShape(LoadTestShape):
             ArrivalUser.weight = 1
             return plan.arrival_users, float(plan.arrival_users), [ArrivalUser]
         classes: list[type] = []
+        # The scenarios' weights are data (profiles.toml [weights.users]), set here, never in the classes.
         for key, cls in SCENARIO_CLASSES.items():
             cls.weight = plan.user_weights.get(key, 0)
             if cls.weight > 0:

@@ -11,7 +11,6 @@ from relaycheck.load.scenario import RelayUser, node_count, pager_step, think
 
 
 class NodeListPager(RelayUser):
-    weight = 2
     all_nodes = 0
 
     def wait_time(self) -> float:

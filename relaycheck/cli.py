@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relaycheck import __version__, exitcodes
-from relaycheck.config import Settings, resolve
+from relaycheck.config import Settings, flag_defaults, resolve
 from relaycheck.errors import RelaycheckError
 
 EPILOG = """\
@@ -143,32 +143,11 @@ def build_parser(commands: Sequence[Command] | None = None) -> argparse.Argument
     return parser
 
 
-def _split_defaults(sub: argparse.ArgumentParser) -> tuple[dict[str, Any], dict[str, type]]:
-    """Take the flags' defaults out of argparse so a given flag can be told from a default one."""
-    defaults: dict[str, Any] = {}
-    types: dict[str, type] = {}
-    for action in sub._actions:
-        if action.dest in (argparse.SUPPRESS, "help", "_command") or isinstance(action, argparse._SubParsersAction):
-            continue
-        default = action.default
-        defaults[action.dest] = list(default) if isinstance(default, tuple) else default
-        if isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+"):
-            types[action.dest] = list
-        elif isinstance(action.type, type) and action.type in (int, float, str):
-            types[action.dest] = action.type
-        elif isinstance(default, bool) or isinstance(
-            action, argparse._StoreTrueAction | argparse._StoreFalseAction | argparse.BooleanOptionalAction
-        ):
-            types[action.dest] = bool
-        action.default = argparse.SUPPRESS
-    return defaults, types
-
-
 def parse_settings(argv: Sequence[str], commands: Sequence[Command] | None = None) -> tuple[Command, Settings]:
     parser = build_parser(commands)
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     split: dict[str, tuple[dict[str, Any], dict[str, type]]] = {
-        name: _split_defaults(sub) for name, sub in subparsers.choices.items()
+        name: flag_defaults(sub) for name, sub in subparsers.choices.items()
     }
     namespace = parser.parse_args(argv)
     command: Command | None = getattr(namespace, "_command", None)

@@ -13,9 +13,10 @@ than mid-run.
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from typing import Any
 from relaycheck.errors import RelaycheckError
 
 CONFIG_FILE = "relaycheck.toml"
+#: Defaults shared by several commands and the library, written once.
+DEFAULT_SEED = 1
+DEFAULT_BEHAVIOUR = "conforming"
 ENV_PREFIX = "RELAYCHECK_"
 #: Environment variables with a meaning of their own, never read as configuration values.
 RESERVED_ENV = frozenset({"RELAYCHECK_KEY"})
@@ -36,6 +40,8 @@ class Settings:
     command: str
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    #: The configuration file these settings read (``--config FILE`` or ``./relaycheck.toml``), if any.
+    config_file: Path | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.values.get(key, default)
@@ -48,15 +54,6 @@ class Settings:
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "default")
-
-    def with_values(self, command: str | None = None, **overrides: Any) -> Settings:
-        """A copy for a sub-step (``run`` hands its settings to ``contract`` and ``load``)."""
-        values = dict(self.values)
-        sources = dict(self.sources)
-        for key, value in overrides.items():
-            values[key] = value
-            sources[key] = "derived"
-        return Settings(command or self.command, values, sources)
 
     def public(self) -> dict[str, Any]:
         """What may go into a report: every resolved value (no secret is ever a setting)."""
@@ -172,6 +169,7 @@ def resolve(
     else:
         path = cwd / CONFIG_FILE
     if path.is_file():
+        settings.config_file = path
         data = _read_toml(path)
         take(data, path.name, strict=False)
         sub = data.get(command, {})
@@ -192,3 +190,50 @@ def resolve(
         settings.values[key] = _coerce(key, value, kinds[key], f"--{key.replace('_', '-')}")
         settings.sources[key] = "cli"
     return settings
+
+
+def flag_defaults(parser: argparse.ArgumentParser) -> tuple[dict[str, Any], dict[str, type]]:
+    """Take the flags' defaults and types out of ``parser`` so a given flag can be told from a default one.
+
+    Afterwards the parser yields only the flags actually given.
+    """
+    defaults: dict[str, Any] = {}
+    types: dict[str, type] = {}
+    for action in parser._actions:
+        if action.dest in (argparse.SUPPRESS, "help", "_command") or isinstance(action, argparse._SubParsersAction):
+            continue
+        default = action.default
+        defaults[action.dest] = list(default) if isinstance(default, tuple) else default
+        if isinstance(action, argparse._AppendAction) or action.nargs in ("*", "+"):
+            types[action.dest] = list
+        elif isinstance(action.type, type) and action.type in (int, float, str):
+            types[action.dest] = action.type
+        elif isinstance(default, bool) or isinstance(
+            action, argparse._StoreTrueAction | argparse._StoreFalseAction | argparse.BooleanOptionalAction
+        ):
+            types[action.dest] = bool
+        action.default = argparse.SUPPRESS
+    return defaults, types
+
+
+def command_settings(
+    command: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    argv: Iterable[str] = (),
+    *,
+    given: Mapping[str, Any] | None = None,
+    config_file: str | Path | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """The settings of one command, the one way every caller gets them (the CLI, ``run``'s steps, tests).
+
+    ``add_arguments`` declares the command's flags and their defaults; ``argv`` are flags as typed and
+    ``given`` flag values already parsed (None means not given); both count as command-line flags.
+    """
+    parser = argparse.ArgumentParser(prog=f"relaycheck {command}", add_help=False)
+    add_arguments(parser)
+    defaults, types = flag_defaults(parser)
+    flags = dict(vars(parser.parse_args(list(argv))))
+    flags.update({k: v for k, v in (given or {}).items() if k in defaults and v is not None})
+    return resolve(command, flags, defaults, types=types, config_file=config_file, cwd=cwd, environ=environ)

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from relaycheck import exitcodes
-from relaycheck.config import Settings, resolve
+from relaycheck.config import DEFAULT_BEHAVIOUR, Settings, command_settings
 from relaycheck.paths import DEFAULT_REPORT_DIR
 from relaycheck.reports import provenance, utc_now, write_json
+from relaycheck.target import target_kind
 
-#: Flags of `run` handed on to both steps when the step knows them.
-_SHARED = ("relay_url", "schema", "report_dir", "seed", "behaviour")
+#: Flags of `run` handed on to the steps (when the step knows them and the user set them).
+_SHARED = ("relay_url", "schema", "seed", "behaviour", "level", "max_examples")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for fuzzing and the fixture relay's data")
     parser.add_argument(
-        "--behaviour", default="conforming", help="fixture relay behaviour when no --relay-url (default: conforming)"
+        "--behaviour", default=DEFAULT_BEHAVIOUR,
+        help=f"fixture relay behaviour when no --relay-url (default: {DEFAULT_BEHAVIOUR})",
     )
     parser.add_argument(
         "--level", choices=("strict", "published"), default=None, help="contract level (default: strict)"
@@ -39,16 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", choices=("contract", "load"), default=None, help="run one step only (default: both)")
 
 
-def _step_settings(command: str, add: Callable[[argparse.ArgumentParser], None], given: dict[str, Any]) -> Settings:
-    from relaycheck.cli import _split_defaults
-
-    parser = argparse.ArgumentParser(prog=f"relaycheck {command}", add_help=False)
-    add(parser)
-    defaults, types = _split_defaults(parser)
-    passed = {k: v for k, v in given.items() if k in defaults and v is not None}
-    return resolve(command, passed, defaults, types=types)
-
-
 def run(settings: Settings) -> int:
     from relaycheck.contract import cli as contract_cli
     from relaycheck.load import cli as load_cli
@@ -56,26 +48,24 @@ def run(settings: Settings) -> int:
     report_dir = Path(settings["report_dir"])
     started = utc_now()
     clock = time.monotonic()
-    given = {k: settings.get(k) for k in _SHARED}
-    given["report_dir"] = str(report_dir)
+    # The load step is always `run`'s profile (a smoke unless asked otherwise), whatever [load] says.
     steps: list[tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Settings], int], dict[str, Any]]] = [
-        (
-            "contract",
-            contract_cli.add_arguments,
-            contract_cli.run,
-            {"level": settings.get("level"), "max_examples": settings.get("max_examples")},
-        ),
+        ("contract", contract_cli.add_arguments, contract_cli.run, {}),
         ("load", load_cli.add_arguments, load_cli.run, {"profile": settings.get("profile")}),
     ]
     results: dict[str, dict[str, Any]] = {}
     worst = exitcodes.OK
     try:
-        for name, add, step, extra in steps:
+        for name, add, step, forced in steps:
             if settings.get("only") not in (None, name):
                 continue
             print(f"relaycheck run: {name} ...", flush=True)
             step_clock = time.monotonic()
-            code = step(_step_settings(name, add, {**given, **extra}))
+            # What the user set for `run` (flag, environment, [run] table) is handed on as the step's
+            # flags; the rest the step resolves itself, so --config FILE's [contract]/[load] tables apply.
+            given = {k: settings.get(k) for k in _SHARED if settings.source(k) != "default"}
+            given.update(forced, report_dir=str(report_dir))
+            code = step(command_settings(name, add, given=given, config_file=settings.config_file))
             results[name] = {
                 "exit_code": code,
                 "seconds": round(time.monotonic() - step_clock, 3),
@@ -91,7 +81,7 @@ def run(settings: Settings) -> int:
                 "provenance": provenance(
                     command="run",
                     target=settings.get("relay_url") or "fixture relay",
-                    target_kind="remote" if settings.get("relay_url") else f"fixture:{settings.get('behaviour')}",
+                    target_kind=target_kind(settings.get("relay_url"), str(settings.get("behaviour"))),
                     seed=settings.get("seed"),
                     profile=settings.get("profile"),
                     settings=settings.public(),

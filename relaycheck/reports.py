@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from relaycheck import __version__
-from relaycheck.paths import REPO_ROOT
+from relaycheck.paths import REPO_ROOT, in_checkout
 
 SCHEMA_VERSION = 1
 _TRACKED_PACKAGES = ("schemathesis", "hypothesis", "locust", "granian", "hdrhistogram")
@@ -29,8 +29,16 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def git_commit(repo: Path = REPO_ROOT) -> str | None:
-    """The commit relaycheck runs from, with ``-dirty`` when the tree has changes; None outside git."""
+def git_commit(repo: Path | None = None) -> str | None:
+    """The commit relaycheck runs from, with ``-dirty`` when the tree has changes; None outside git.
+
+    An installed relaycheck has no commit of its own (its version says what it is): the git tree
+    that happens to hold a virtual environment is not asked.
+    """
+    if repo is None:
+        if not in_checkout():
+            return None
+        repo = REPO_ROOT
     try:
         head = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False

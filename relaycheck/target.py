@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,12 +11,22 @@ from urllib.parse import urlparse
 
 import httpx
 
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED
 from relaycheck.errors import RelaycheckError
 
 if TYPE_CHECKING:
     from relaycheck.fixture import FixtureRelay
+    from relaycheck.signing import Signer
 
 _PROBE_TIMEOUT_S = 5.0
+#: What a fixture target credits each funded account with: 10^6 CNX in wei, far above the Relay's
+#: stake amount, so signed operations that move stake (node join, transfer) reach their success paths.
+FIXTURE_FUND_WEI = 10**24
+
+
+def target_kind(relay_url: str | None, behaviour: str = DEFAULT_BEHAVIOUR) -> str:
+    """What reports call a target: ``remote`` for a Relay the user gave, ``fixture:<behaviour>`` otherwise."""
+    return "remote" if relay_url else f"fixture:{behaviour}"
 
 
 @dataclass
@@ -27,6 +38,19 @@ class Target:
     @property
     def is_fixture(self) -> bool:
         return self.fixture is not None
+
+    @property
+    def kind(self) -> str:
+        return target_kind(None, self.fixture.behaviour) if self.fixture is not None else target_kind(self.url)
+
+    def relay_signer(self) -> Signer | None:
+        """The Relay's own account: on a fixture target its seeded key; a user's Relay keeps its key."""
+        if self.fixture is None:
+            return None
+        from relaycheck.fixture.seed import RELAY_ACCOUNT_INDEX
+        from relaycheck.signing import seeded_signer
+
+        return seeded_signer(self.fixture.seed, RELAY_ACCOUNT_INDEX)
 
     @property
     def description(self) -> str:
@@ -59,13 +83,17 @@ def probe(url: str, timeout: float = _PROBE_TIMEOUT_S) -> None:
 def open_target(
     relay_url: str | None,
     *,
-    behaviour: str = "conforming",
-    seed: int = 1,
+    behaviour: str = DEFAULT_BEHAVIOUR,
+    seed: int = DEFAULT_SEED,
     nodes: int | None = None,
     faults: Sequence[str] = (),
+    funded: Sequence[str] = (),
     fixture_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Target]:
-    """Yield a live target; a fixture relay started here is stopped on the way out, whatever happens."""
+    """Yield a live target; a fixture relay started here is stopped on the way out, whatever happens.
+
+    On a fixture target the ``funded`` addresses hold FIXTURE_FUND_WEI; a real Relay funds nobody.
+    """
     if relay_url:
         url = validate_relay_url(relay_url)
         probe(url)
@@ -74,8 +102,19 @@ def open_target(
     from relaycheck.fixture import FixtureRelay
 
     options: dict[str, Any] = dict(fixture_options or {})
+    if funded:
+        options["fund"] = {**dict.fromkeys(funded, FIXTURE_FUND_WEI), **options.get("fund", {})}
     if nodes is not None:
         options["nodes"] = nodes
     relay = FixtureRelay(behaviour=behaviour, seed=seed, faults=tuple(faults), **options)
     with relay:
         yield Target(relay.url, relay)
+
+
+def fixture_schema(behaviour: str = DEFAULT_BEHAVIOUR, faults: Sequence[str] = ()) -> dict[str, Any]:
+    """The document a fixture relay of this behaviour and faults serves at /openapi.json, without starting one."""
+    from relaycheck.fixture import behaviours
+
+    spec, active = behaviours.resolve(behaviour, list(faults))
+    document: dict[str, Any] = json.loads(behaviours.served_schema(spec, active))
+    return document

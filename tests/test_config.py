@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from relaycheck.config import resolve
+from relaycheck.cli import main
+from relaycheck.config import Settings, resolve
 from relaycheck.errors import RelaycheckError
 
 DEFAULTS = {"max_examples": 20, "level": "strict", "rate": 0.0, "include": [], "stateful": True, "relay_url": None}
@@ -78,3 +80,45 @@ def test_bad_configuration_is_one_clear_error(
 def test_explicit_config_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(RelaycheckError, match="does not exist"):
         resolve("contract", {}, DEFAULTS, cwd=tmp_path, environ={}, config_file=tmp_path / "x.toml")
+
+
+@pytest.fixture
+def run_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Settings]:
+    """`relaycheck run`'s steps replaced by recorders of the settings each step was handed."""
+    from relaycheck.contract import cli as contract_cli
+    from relaycheck.load import cli as load_cli
+
+    seen: dict[str, Settings] = {}
+
+    def recorder(settings: Settings) -> int:
+        seen[settings.command] = settings
+        return 0
+
+    monkeypatch.setattr(contract_cli, "run", recorder)
+    monkeypatch.setattr(load_cli, "run", recorder)
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("RELAYCHECK_")]:
+        monkeypatch.delenv(name)
+    return seen
+
+
+def test_run_with_config_honours_each_commands_table(tmp_path: Path, run_steps: dict[str, Settings]) -> None:
+    config = tmp_path / "elsewhere" / "my.toml"
+    config.parent.mkdir()
+    write(config, "seed = 9\n[contract]\nmax_examples = 77\nlevel = \"published\"\n[load]\nduration = 3\n")
+    assert main(["--config", str(config), "run", "--report-dir", str(tmp_path / "r")]) == 0
+    contract, load = run_steps["contract"], run_steps["load"]
+    assert contract["max_examples"] == 77, "run MUST resolve each step with --config's [contract] table"
+    assert contract.source("max_examples") == "my.toml [contract]"
+    assert contract["level"] == "published"
+    assert load["duration"] == 3.0
+    assert contract["seed"] == load["seed"] == 9
+    assert load["profile"] == "smoke", "run's load step is its smoke profile"
+
+
+def test_run_flags_beat_the_step_tables(tmp_path: Path, run_steps: dict[str, Settings]) -> None:
+    write(tmp_path / "relaycheck.toml", "[contract]\nmax_examples = 77\n[run]\nseed = 4\n")
+    assert main(["run", "--max-examples", "5", "--report-dir", str(tmp_path / "r")]) == 0
+    assert run_steps["contract"]["max_examples"] == 5
+    assert run_steps["contract"]["seed"] == run_steps["load"]["seed"] == 4
+    assert run_steps["contract"]["report_dir"] == str(tmp_path / "r")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from relaycheck.contract.cli import FIXTURE_FUND_WEI
 from relaycheck.contract.replay import replay_file
 from relaycheck.fixture import FixtureRelay
 from relaycheck.paths import REPO_ROOT
 from relaycheck.signing import Signer
+from relaycheck.target import FIXTURE_FUND_WEI
 from tests.plugins.contract import GateRun, RunGate
 
 pytestmark = pytest.mark.fixture_relay

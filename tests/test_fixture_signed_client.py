@@ -19,7 +19,7 @@ import pytest
 from eth_hash.auto import keccak
 from eth_keys import keys  # type: ignore[attr-defined]  # eth_keys does not re-export it for mypy
 
-from relaycheck.fixture.handlers import signed_crypto
+from relaycheck import relay_crypto as signed_crypto
 from relaycheck.fixture.handlers.signed_common import STAKE_AMOUNT_WEI
 from relaycheck.signing import Signer, derive_private_key
 from tests.plugins.relay import SEED, SPARE_INDEX

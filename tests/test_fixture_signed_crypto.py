@@ -8,7 +8,7 @@ import pytest
 from eth_hash.auto import keccak
 from PIL import Image
 
-from relaycheck.fixture.handlers import signed_crypto as crypto
+from relaycheck import relay_crypto as crypto
 from relaycheck.fixture.handlers.signed_common import go_hex_error, go_sigtopub_error, go_time
 from relaycheck.signing import derive_private_key
 

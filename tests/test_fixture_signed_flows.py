@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from relaycheck.fixture.handlers import signed_crypto
-from relaycheck.fixture.handlers.signed_common import STAKE_AMOUNT_WEI, relay_account
+from relaycheck import relay_crypto as signed_crypto
+from relaycheck.fixture.handlers.signed_common import STAKE_AMOUNT_WEI
+from relaycheck.fixture.seed import relay_account
 from relaycheck.signing import Signer, derive_private_key
 from tests.plugins.relay import SEED
 from tests.plugins.signed import (

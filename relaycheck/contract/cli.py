@@ -8,19 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relaycheck import exitcodes
-from relaycheck.config import Settings
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
 
 if TYPE_CHECKING:
     from relaycheck.signing import Signer
+    from relaycheck.target import Target
 
 #: Without --max-examples the gate sizes its examples to fit this budget (suits a CI job).
 DEFAULT_MAX_TIME_S = 120.0
-DEFAULT_SEED = 1
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
-#: 10^6 CNX in wei: far above the Relay's stake amount.
-FIXTURE_FUND_WEI = 10**24
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deviations", metavar="FILE",
                         help="known deviations to accept (TOML file, a name in fixtures/deviations such as "
                              "relay-2.5, or auto: the file of the matched Relay version)")
-    parser.add_argument("--behaviour", default="conforming",
+    parser.add_argument("--behaviour", default=DEFAULT_BEHAVIOUR,
                         help="fixture relay behaviour when no --relay-url (default: conforming)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME",
                         help="fixture relay fault when no --relay-url (repeatable)")
@@ -106,19 +104,16 @@ def run(settings: Settings) -> int:
     probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
     report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
     relay_url = settings.get("relay_url") or None
-    behaviour = str(settings.get("behaviour") or "conforming")
+    behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     faults = tuple(settings.get("fault") or ())
     signer = Signer.from_env()
     started = utc_now()
 
-    # On the embedded fixture the throwaway signer gets a balance, so signed operations that move
-    # stake (node join, transfer) reach their success paths too. A real Relay funds nobody.
-    fixture_options: dict[str, Any] = {"fund": {signer.address: FIXTURE_FUND_WEI}}
-    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
-                     fixture_options=fixture_options) as target:
-        admin = _admin_signer(relay_url, seed)
+    # On the embedded fixture the throwaway signer gets a balance (see open_target).
+    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address]) as target:
+        admin = _admin_signer(target)
         schema = load_schema(settings.get("schema"), target.url)
-        recipe = {} if relay_url else {"behaviour": behaviour, "seed": seed, "faults": list(faults)}
+        recipe = {"behaviour": behaviour, "seed": seed, "faults": list(faults)} if target.is_fixture else {}
         config = GateConfig(
             base_url=target.url,
             schema=schema,
@@ -141,7 +136,7 @@ def run(settings: Settings) -> int:
             provenance=provenance(
                 command="contract",
                 target=target.description,
-                target_kind=f"fixture:{behaviour}" if target.is_fixture else "remote",
+                target_kind=target.kind,
                 schema_origin=schema.origin,
                 schema_sha256=schema.sha256,
                 seed=seed,
@@ -162,17 +157,14 @@ def run(settings: Settings) -> int:
     return exitcodes.OK
 
 
-def _admin_signer(relay_url: str | None, seed: int) -> Signer | None:
+def _admin_signer(target: Target) -> Signer | None:
     """The Relay's own account: on the embedded fixture its seeded key, else RELAYCHECK_ADMIN_KEY if set."""
     import os
 
-    from relaycheck.signing import Signer, derive_private_key
+    from relaycheck.signing import Signer
 
-    if relay_url is None:
-        # The fixture derives the Relay's account like every seeded one (signed_common.py).
-        from relaycheck.fixture.handlers.signed_common import RELAY_ACCOUNT_INDEX
-
-        return Signer(derive_private_key(seed, RELAY_ACCOUNT_INDEX))
+    if target.is_fixture:
+        return target.relay_signer()
     return Signer.from_env("RELAYCHECK_ADMIN_KEY") if os.environ.get("RELAYCHECK_ADMIN_KEY", "").strip() else None
 
 

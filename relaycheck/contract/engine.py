@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from relaycheck.config import DEFAULT_SEED
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import Level
 from relaycheck.contract.findings import (
@@ -67,7 +68,7 @@ class GateOptions:
     #: Labels to test (None: every operation of the document).
     operations: list[str] | None = None
     max_examples: int = 10
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     workers: int = 2
     max_time: float | None = None
     request_timeout: float = 10.0

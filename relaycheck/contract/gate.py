@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from relaycheck.config import DEFAULT_SEED
 from relaycheck.contract import corrections, relay_checks
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract.deviations import (
@@ -59,7 +60,7 @@ class GateConfig:
     admin_signer: Signer | None = None
     #: Examples per operation and phase; None: sized from ``max_time`` (budget mode).
     max_examples: int | None = 10
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     workers: int = 2
     max_time: float | None = None
     request_timeout: float = 10.0

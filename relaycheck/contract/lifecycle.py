@@ -335,7 +335,7 @@ class Lifecycle:
         return view
 
     def lora_task(self) -> None:
-        from relaycheck.fixture.handlers import signed_crypto as crypto
+        from relaycheck import relay_crypto as crypto
 
         checkpoint = b"PK\x05\x06" + b"\x00" * 18  # an empty zip archive
         task = self._new_task(TASK_LORA, SD_MODEL, self.gpu, json.dumps({"relaycheck": "lifecycle"}),
@@ -365,7 +365,7 @@ class Lifecycle:
                   "the creator reading the result checkpoint", path_parameters=path)
 
     def _validate(self, task: _Task) -> None:
-        from relaycheck.fixture.handlers import signed_crypto as crypto
+        from relaycheck import relay_crypto as crypto
 
         view = self.get_task(task)
         if view.get("status") != SCORE_READY:
@@ -390,7 +390,7 @@ class Lifecycle:
         view = self.get_task(task)
         if view.get("status") == 3:
             key = self._actor_key
-            from relaycheck.fixture.handlers import signed_crypto as crypto
+            from relaycheck import relay_crypto as crypto
 
             proof, beta = crypto.vrf_prove(key, bytes.fromhex(str(view.get("sampling_seed", ""))[2:]), nonce=7)
             if crypto.need_validation(beta):

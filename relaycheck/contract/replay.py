@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_document, schema_defects
@@ -63,11 +64,9 @@ def replay_target(data: dict[str, Any], relay_url: str | None, signer: Signer) -
         with open_target(relay_url or data.get("target")) as target:
             yield target.url
         return
-    from relaycheck.contract.cli import FIXTURE_FUND_WEI
-
-    with open_target(None, behaviour=str(recipe.get("behaviour", "conforming")), seed=int(recipe.get("seed", 1)),
-                     faults=tuple(recipe.get("faults") or ()),
-                     fixture_options={"fund": {signer.address: FIXTURE_FUND_WEI}}) as target:
+    with open_target(None, behaviour=str(recipe.get("behaviour", DEFAULT_BEHAVIOUR)),
+                     seed=int(recipe.get("seed", DEFAULT_SEED)), faults=tuple(recipe.get("faults") or ()),
+                     funded=[signer.address]) as target:
         yield target.url
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import shlex
 import textwrap
 from pathlib import Path
@@ -256,8 +255,3 @@ def _phase_columns(summary: dict[str, Any]) -> list[str]:
             if p not in seen:
                 seen.append(p)
     return seen
-
-
-def load_summary(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from relaycheck import exitcodes
-from relaycheck.config import Settings
+from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
 
@@ -37,18 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-requests", type=int, default=None, metavar="N", help="hard stop after N requests (default: profile's)"
     )
     parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="reports go to DIR/load")
-    parser.add_argument("--seed", type=int, default=1, help="seed for the fixture relay and the scenarios")
-    parser.add_argument("--behaviour", default="conforming", help="fixture relay behaviour when no --relay-url")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the fixture relay and the scenarios")
+    parser.add_argument("--behaviour", default=DEFAULT_BEHAVIOUR, help="fixture relay behaviour when no --relay-url")
 
 
 def _resolve_path(value: str) -> Path:
-    from relaycheck.paths import REPO_ROOT
+    from relaycheck.paths import data_file
 
     path = Path(value).expanduser()
-    # The default data files live in the repository; a relative path that is not in the working
-    # directory is looked up there, so `relaycheck load` works from any directory.
-    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
-        return REPO_ROOT / path
+    # A relative path that is not in the working directory may name a shipped data file
+    # (`--slo load/slo.toml`), so `relaycheck load` works from any directory.
+    if not path.is_absolute() and not path.exists():
+        return data_file(path) or path
     return path
 
 
@@ -118,7 +118,7 @@ def execute(
     from relaycheck.target import open_target
 
     relay_url = settings.get("relay_url")
-    behaviour = str(settings.get("behaviour") or "conforming")
+    behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     with open_target(relay_url, behaviour=behaviour, seed=plan.seed) as target:
         schema_source = settings.get("schema")
         try:
@@ -141,7 +141,7 @@ def execute(
         )
         clock = time.monotonic()
         record = run_locust(LoadJob(target.url, plan, out_dir, processes=processes))
-        target_kind = "remote" if relay_url else f"fixture:{behaviour}"
+        target_kind = target.kind
         target_url = target.url
 
     recorder = record.recorder

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,3 @@ def compare(current: dict[str, Any], baseline: dict[str, Any]) -> list[Compariso
         if cur["requests"] and base["requests"]:
             out.append(compare_endpoint(name, cur, base))
     return out
-
-
-def comparisons_json(items: list[Comparison]) -> list[dict[str, Any]]:
-    return [{**asdict(c), "regression": c.regression, "rule": c.describe()} for c in items]

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relaycheck.config import DEFAULT_SEED
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import LOAD_DIR
 
@@ -49,7 +50,7 @@ class Plan:
     drop_after_s: float = 30.0
     max_inflight: int = 1000
     arrival_users: int = 1
-    seed: int = 1
+    seed: int = DEFAULT_SEED
     user_weights: dict[str, int] = field(default_factory=dict)
     endpoint_weights: dict[str, float] = field(default_factory=dict)
     slo: dict[str, Any] | None = None
@@ -153,7 +154,7 @@ def build_plan(
     rate: str | None = None,
     duration: float | None = None,
     processes: int = 1,
-    seed: int = 1,
+    seed: int = DEFAULT_SEED,
     path: Path = PROFILES_FILE,
 ) -> Plan:
     """The profile with the command-line overrides applied; every mistake is one clear line."""

@@ -18,14 +18,14 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from relaycheck.errors import RelaycheckError
 from relaycheck.load.hdr import Recorder
 from relaycheck.load.plan import Plan
-from relaycheck.paths import LOAD_DIR, REPO_ROOT
+from relaycheck.paths import LOAD_DIR, REPO_ROOT, in_checkout
 
 PROGRESS_PREFIX = "[relaycheck] "
 LOCUSTFILE = LOAD_DIR / "locustfile.py"
@@ -118,13 +118,18 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
 
 def run_locust(job: LoadJob) -> LoadRecord:
     """Run the job to its end (or its hard stop) and return the plugin's exact record."""
+    # Locust runs in the report directory, away from any locust.conf or [tool.locust] of the
+    # user's working directory, so every path it is given is absolute.
+    worker_dump = job.worker_dump.resolve() if job.worker_dump is not None else None
+    job = replace(job, out_dir=job.out_dir.resolve(), locustfile=job.locustfile.resolve(), worker_dump=worker_dump)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     record_path = job.out_dir / "run-record.json"
     record_path.unlink(missing_ok=True)
     log_path = job.out_dir / "locust.log"
     env = dict(os.environ)
-    # The locustfile imports relaycheck; make that work from a checkout without an install.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if in_checkout():
+        # The locustfile imports relaycheck; make that work from a checkout without an install.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     cmd = locust_command(job, record_path)
     started = time.time()
@@ -135,7 +140,7 @@ def run_locust(job: LoadJob) -> LoadRecord:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
-            cwd=REPO_ROOT,
+            cwd=job.out_dir,
             env=env,
             start_new_session=True,  # one process group: --processes children die with it
         )

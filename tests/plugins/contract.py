@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -13,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from relaycheck.cli import _split_defaults
-from relaycheck.config import resolve
+from relaycheck.config import command_settings
 from relaycheck.contract import cli as contract_cli
 
 
@@ -42,11 +40,8 @@ RunGate = Callable[..., GateRun]
 
 def run_contract(argv: list[str], report_root: Path) -> GateRun:
     """``relaycheck contract ARGV`` through the same configuration pipeline as the CLI."""
-    parser = argparse.ArgumentParser()
-    contract_cli.add_arguments(parser)
-    defaults, types = _split_defaults(parser)
-    namespace = parser.parse_args([*argv, "--report-dir", str(report_root)])
-    settings = resolve("contract", vars(namespace), defaults, types=types, environ={})
+    argv = [*argv, "--report-dir", str(report_root)]
+    settings = command_settings("contract", contract_cli.add_arguments, argv, environ={})
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = contract_cli.run(settings)

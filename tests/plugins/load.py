@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from relaycheck.config import resolve
+from relaycheck.config import command_settings
 from relaycheck.fixture import FixtureRelay
 
 
@@ -39,7 +38,6 @@ RunLoad = Callable[..., LoadOutcome]
 @pytest.fixture
 def run_load(tmp_path: Path) -> RunLoad:
     """``run_load("--relay-url", url, "--duration", "3")``: `relaycheck load` in-process, as the CLI resolves it."""
-    from relaycheck.cli import _split_defaults
     from relaycheck.load import cli
 
     counter = {"n": 0}
@@ -47,11 +45,8 @@ def run_load(tmp_path: Path) -> RunLoad:
     def run(*args: str) -> LoadOutcome:
         counter["n"] += 1
         report_dir = tmp_path / f"run{counter['n']}"
-        parser = argparse.ArgumentParser()
-        cli.add_arguments(parser)
-        defaults, types = _split_defaults(parser)
-        given = vars(parser.parse_args([*args, "--report-dir", str(report_dir)]))
-        settings = resolve("load", given, defaults, types=types, cwd=tmp_path, environ={})
+        settings = command_settings("load", cli.add_arguments, [*args, "--report-dir", str(report_dir)],
+                                    cwd=tmp_path, environ={})
         code = cli.run(settings)
         return LoadOutcome(code, report_dir / "load")
 

@@ -1,43 +1,25 @@
-"""The blind-fault mutation proxy (benchmarks/mutation_proxy.py) in front of the session's fixture relay.
+"""The blind-fault mutation proxy (relaycheck/mutation_proxy.py) in front of the session's fixture relay.
 
 ``mutation_proxy(name, paths=..., **options)`` starts a proxy applying one named mutation to the
-conforming relay's answers and stops it after the test; ``mutation_module`` is the proxy module
-itself (it lives in benchmarks/, outside the package, so it is loaded by path).
+conforming relay's answers and stops it after the test; ``mutation_module`` is the proxy module itself.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
+from relaycheck import mutation_proxy as mutation_proxy_module
 from relaycheck.fixture import FixtureRelay
-
-_PROXY_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "mutation_proxy.py"
-
-
-def _load() -> ModuleType:
-    name = "relaycheck_benchmarks_mutation_proxy"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _PROXY_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered before exec: dataclasses resolve the module's own annotations through sys.modules.
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
 def mutation_module() -> ModuleType:
-    return _load()
+    return mutation_proxy_module
 
 
 @pytest.fixture(scope="session")

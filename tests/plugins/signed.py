@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from relaycheck import relay_crypto as signed_crypto
 from relaycheck.fixture import FixtureRelay
-from relaycheck.fixture.handlers import signed_crypto
-from relaycheck.fixture.handlers.signed_common import RELAY_ACCOUNT_INDEX
+from relaycheck.fixture.seed import RELAY_ACCOUNT_INDEX
 from relaycheck.signing import Signer, derive_private_key
 from tests.plugins.relay import SEED, SPARE_INDEX, spare_signer
 

@@ -1,6 +1,6 @@
 """A loopback reverse proxy that applies ONE named response mutation to a Relay's real answers.
 
-    .venv/bin/python benchmarks/mutation_proxy.py --upstream http://127.0.0.1:PORT \\
+    .venv/bin/python -m relaycheck.mutation_proxy --upstream http://127.0.0.1:PORT \\
         --schema fixtures/openapi/relay-2.5.3.openapi.json --mutation null-list [--paths GLOB]
 
 It is the fault injector of the blind mutation benchmark (benchmarks/mutation_score.py): faults
@@ -33,8 +33,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from relaycheck.errors import RelaycheckError
 
