@@ -57,6 +57,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Schemathesis phases to run (comma-separated)")
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
+    add_limit_arguments(parser)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bounded-read flags (relaycheck.bounded), shared by every command that talks to a target."""
+    from relaycheck import bounded
+
+    parser.add_argument("--max-body", metavar="SIZE", default="8M",
+                        help="largest answer body taken, on the wire and decompressed (default: 8M)")
+    parser.add_argument("--max-schema-size", metavar="SIZE", default="16M",
+                        help="largest OpenAPI document taken (default: 16M)")
+    parser.add_argument("--follow-redirects", action="store_true", default=False,
+                        help=f"follow up to {bounded.MAX_REDIRECTS} redirects within the target's own host "
+                             "(default: a redirect is the answer; off-host ones are reported, never followed)")
+
+
+def configure_limits(settings: Settings) -> int:
+    """Apply the bounded-read flags for this process; returns the schema size limit."""
+    from relaycheck import bounded
+
+    sizes = {}
+    for key in ("max_body", "max_schema_size"):
+        value = settings.get(key)
+        try:
+            sizes[key] = bounded.parse_size(str(value))
+        except ValueError as exc:
+            raise RelaycheckError(f"--{key.replace('_', '-')}: {exc}") from None
+        if sizes[key] <= 0:
+            raise RelaycheckError(f"--{key.replace('_', '-')} must be positive, got {value}")
+    bounded.configure(bounded.Limits(max_body=sizes["max_body"],
+                                     follow_redirects=bool(settings.get("follow_redirects"))))
+    return sizes["max_schema_size"]
 
 
 def _positive(settings: Settings, key: str, kind: type = int) -> Any:
@@ -78,11 +110,71 @@ def _csv(value: Any, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
 
 
 def run(settings: Settings) -> int:
+    """Every exit writes the reports: a stop before the gate ran (no target, no usable schema, Ctrl-C)
+    gets a summary with verdict "error", the reason and what was measured up to then."""
+    report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
+    from relaycheck.reports import utc_now
+
+    started = utc_now()
+    measured: dict[str, Any] = {}
+    try:
+        return _run(settings, report_dir, started, measured)
+    except RelaycheckError as exc:
+        if not measured.get("reports_written"):
+            _write_error_reports(settings, report_dir, started=started, reason=exc.message, measured=measured,
+                                 stop="error")
+        raise
+    except KeyboardInterrupt:
+        if not measured.get("reports_written"):
+            _write_error_reports(settings, report_dir, started=started, reason="interrupted", measured=measured,
+                                 stop="interrupted")
+        return exitcodes.INTERRUPTED
+
+
+def _write_error_reports(
+    settings: Settings, report_dir: Path, *, started: str, reason: str, measured: dict[str, Any], stop: str
+) -> None:
+    from relaycheck.contract.documents import Level
+    from relaycheck.contract.gate import GateConfig, GateResult
+    from relaycheck.contract.report_writer import write_all
+    from relaycheck.reports import provenance
+    from relaycheck.schema import LoadedSchema
+    from relaycheck.signing import Signer
+
+    relay_url = settings.get("relay_url") or None
+    behaviour = str(settings.get("behaviour") or "conforming")
+    found = measured.get("schema") or {}
+    schema = LoadedSchema(document={}, raw=b"", origin=str(found.get("origin") or "(not loaded)"))
+    seed = settings.get("seed")
+    try:
+        level = Level(str(settings.get("level") or "strict"))
+    except ValueError:
+        level = Level.STRICT
+    target = str(measured.get("target_url") or relay_url or "fixture relay")
+    config = GateConfig(
+        base_url=target, schema=schema, level=level, signer=Signer.from_env(), report_dir=report_dir,
+        seed=DEFAULT_SEED if seed is None else int(seed),
+        provenance=provenance(
+            command="contract", target=target, target_kind="remote" if relay_url else f"fixture:{behaviour}",
+            schema_origin=found.get("origin"), schema_sha256=found.get("sha256"), seed=seed,
+            settings=settings.public(), started=started,
+        ),
+        out=sys.stdout,
+    )
+    result = GateResult(findings=[], stats={}, stale_deviations=[], stop_reason=stop, errors=[reason], seconds=0.0,
+                        operations=[], reason=reason, measured=measured)
+    try:
+        write_all(config, result, {})
+    except OSError as exc:
+        print(f"relaycheck contract: could not write the reports to {report_dir}: {exc}", file=sys.stderr)
+
+
+def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str, Any]) -> int:
     from relaycheck.contract.documents import parse_level
     from relaycheck.contract.engine import MAX_RESPONSE_TIME_S, PHASES
     from relaycheck.contract.gate import PROBE_TABLES, GateConfig, run_gate
     from relaycheck.contract.report_writer import write_all
-    from relaycheck.reports import provenance, utc_now
+    from relaycheck.reports import provenance
     from relaycheck.schema import load_schema
     from relaycheck.signing import Signer
     from relaycheck.target import open_target
@@ -97,20 +189,23 @@ def run(settings: Settings) -> int:
     seed = DEFAULT_SEED if seed is None else int(seed)
     phases = _csv(settings.get("phases"), PHASES, "--phases")
     probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
-    report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
+    max_schema_size = configure_limits(settings)
     relay_url = settings.get("relay_url") or None
     behaviour = str(settings.get("behaviour") or "conforming")
     faults = tuple(settings.get("fault") or ())
     signer = Signer.from_env()
-    started = utc_now()
 
     # On the embedded fixture the throwaway signer gets a balance, so signed operations that move
     # stake (node join, transfer) reach their success paths too. A real Relay funds nobody.
     fixture_options: dict[str, Any] = {"fund": {signer.address: FIXTURE_FUND_WEI}}
+    measured["stage"] = "target"
     with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
                      fixture_options=fixture_options) as target:
+        measured.update(stage="schema", target_url=target.url, target_answered=True)
         admin = _admin_signer(relay_url, seed)
-        schema = load_schema(settings.get("schema"), target.url)
+        schema = load_schema(settings.get("schema"), target.url, max_size=max_schema_size)
+        measured.update(stage="gate", schema={"origin": schema.origin, "sha256": schema.sha256,
+                                              "bytes": len(schema.raw)})
         recipe = {} if relay_url else {"behaviour": behaviour, "seed": seed, "faults": list(faults)}
         config = GateConfig(
             base_url=target.url,
@@ -145,9 +240,12 @@ def run(settings: Settings) -> int:
             out=sys.stdout,
         )
         result = run_gate(config, write_all)
+        measured["reports_written"] = True
     print(f"relaycheck contract: reports in {report_dir}/ (summary.json, junit.xml, report.html)", flush=True)
     if result.stop_reason == "interrupted":
         return exitcodes.INTERRUPTED
+    if result.stop_reason == "no_answer":
+        raise RelaycheckError(result.reason or "no request got an answer")
     if result.stop_reason in ("fatal_error",) and not result.findings:
         raise RelaycheckError(f"the gate could not run: {'; '.join(result.errors[:1]) or result.stop_reason}")
     if result.failing or result.stop_reason != "completed":
@@ -175,10 +273,13 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a finding.json (or its folder) written by `relaycheck contract`")
     parser.add_argument("--relay-url", metavar="URL",
                         help="Relay to replay against (default: the fixture relay the finding was recorded on)")
+    add_limit_arguments(parser)
 
 
 def run_replay(settings: Settings) -> int:
     from relaycheck.contract.replay import replay_file
+
+    configure_limits(settings)
 
     finding = settings.get("finding")
     if not finding:

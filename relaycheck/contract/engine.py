@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
+from relaycheck import bounded
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import Level
 from relaycheck.contract.findings import (
@@ -151,6 +154,9 @@ def schemathesis_config(options: GateOptions) -> dict[str, Any]:
         # One defect must not hide another on the same operation (as-is 2.5: a bad balance would
         # otherwise mask start=-1).
         "continue-on-failure": True,
+        # A redirect is the answer under test: never followed unless asked, and then only within
+        # the target's host (Schemathesis's session refuses to follow one that leaves it).
+        "max-redirects": bounded.MAX_REDIRECTS if bounded.current().follow_redirects else 0,
     }
     # No "max-time" here: Schemathesis reads it as a budget to fill (fuzzing cycles until it is
     # spent), while ours is a limit; run_engine enforces it by stopping the stream.
@@ -188,6 +194,8 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
     stop_reason = "completed"
     started = time.monotonic()
     deadline = started + options.max_time if options.max_time else None
+    sessions = bounded.schemathesis_sessions()
+    sessions.__enter__()
     stream = from_schema(schema).execute()
     try:
         for event in stream:
@@ -207,12 +215,16 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                 errors.append(f"{label}: {message}")
                 if str(getattr(event.info, "title", "")) not in _TARGET_ERRORS:
                     continue  # our side (generation, schema) failed: reported as an error, not a finding
+                check = bounded.finding_check(event.value)
                 finding = Finding(
                     operation=label,
-                    check="network_error",
-                    rule=BUILTIN_RULES["network_error"],
-                    message=(message.splitlines() or [""])[0],
+                    check=check,
+                    rule=BUILTIN_RULES[check],
+                    message=bounded.describe_requests_error(event.value)
+                    if isinstance(event.value, requests.RequestException)
+                    else (message.splitlines() or [""])[0],
                     phase=str(event.phase.value) if event.phase else "",
+                    exchange=_failed_exchange(event.value),
                     seed=options.seed,
                 )
                 findings.setdefault(finding.key, finding)
@@ -227,6 +239,7 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stream.stop()
         stop_reason = "interrupted"
     finally:
+        sessions.__exit__(None, None, None)
         relay_checks.activate(None)
     return EngineResult(
         findings=list(findings.values()),
@@ -234,6 +247,25 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stop_reason=stop_reason,
         errors=errors,
         seconds=time.monotonic() - started,
+    )
+
+
+def _failed_exchange(error: BaseException) -> RecordedExchange | None:
+    """The request a network error or a broken limit happened on, for the finding's curl line."""
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    if request is None or not url:
+        return None
+    body = request.body
+    return RecordedExchange(
+        method=str(request.method),
+        url=str(url),
+        request_headers={str(k): str(v) for k, v in dict(request.headers or {}).items()},
+        request_body_b64=b64(body.encode() if isinstance(body, str) else body),
+        status=None,
+        response_headers={},
+        response_body_b64=None,
+        error=str(error).splitlines()[0] if str(error) else error.__class__.__name__,
     )
 
 
@@ -259,6 +291,8 @@ def _collect(
         entry.by_phase[phase] += 1
         status = interaction.response.status_code if interaction.response is not None else None
         entry.by_status[str(status) if status is not None else "error"] += 1
+        if status is not None and 300 <= status < 400:
+            _redirect_finding(interaction, label, phase, findings=findings, specs=specs, node=node, options=options)
     for case_id, checks in recorder.checks.items():
         for check in checks:
             if check.failure_info is None:
@@ -286,6 +320,33 @@ def _collect(
                 seed=options.seed,
             )
             findings.setdefault(finding.key, finding)
+
+
+def _redirect_finding(
+    interaction: Any,
+    label: str,
+    phase: str,
+    *,
+    findings: dict[str, Finding],
+    specs: Mapping[str, SignedOperation],
+    node: Any,
+    options: GateOptions,
+) -> None:
+    headers = {k.lower(): v for k, v in _headers(interaction.response.headers).items()}
+    elsewhere = bounded.off_host_redirect(str(interaction.request.uri), interaction.response.status_code, headers)
+    if elsewhere is None:
+        return
+    finding = Finding(
+        operation=label,
+        check="offhost_redirect",
+        rule=BUILTIN_RULES["offhost_redirect"],
+        message=f"{interaction.response.status_code} redirect to another host {elsewhere} (not followed)",
+        phase=phase,
+        request=recorded_request(node.value, specs),
+        exchange=recorded_exchange(interaction),
+        seed=options.seed,
+    )
+    findings.setdefault(finding.key, finding)
 
 
 def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any], message: str = "") -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from relaycheck import bounded
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_document, schema_defects
@@ -105,7 +106,7 @@ def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome
         if rules is None:
             rules = relay_checks.context_for(document)
         matched: list[tuple[str, str, str]] = []
-        with httpx.Client(timeout=_REPLAY_TIMEOUT_S) as client:
+        with bounded.client(_REPLAY_TIMEOUT_S, base_url=base_url) as client:
             # A plain-table row was sent several times: an intermittent fault (a reset in four) shows
             # only over as many sends.
             for _ in range(max(1, int(expect.get("repeats", 1)))):
@@ -139,10 +140,11 @@ def _replay_engine_finding(
         headers.setdefault("Content-Type", "application/json")
     sent = time.time()
     try:
-        with httpx.Client(timeout=_REPLAY_TIMEOUT_S) as client:
+        with bounded.client(_REPLAY_TIMEOUT_S, base_url=base_url) as client:
             response = client.request(wire.method, url, content=content, headers=headers)
     except httpx.HTTPError as exc:
-        return _outcome(finding, base_url, finding.check == "network_error", f"{exc.__class__.__name__}: {exc}")
+        reason = bounded.error_text(exc)
+        return _outcome(finding, base_url, finding.check in ("network_error", "answer_limit"), reason)
     received = time.time()
     status = response.status_code
     check = finding.check
