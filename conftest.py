@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.plugins.load",  # fixture relays with load knobs; `relaycheck load` in-process
     "tests.plugins.contract",  # `relaycheck contract` in-process against fixture relays; summary.json out
     "tests.plugins.mutation",  # benchmarks/mutation_proxy.py in front of the fixture relay: one named fault
+    "tests.plugins.hostile",  # relaycheck.testing.hostile x command cells, run as subprocesses in parallel
 ]

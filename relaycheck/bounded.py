@@ -63,6 +63,15 @@ class Limits:
 _current = [Limits()]
 
 
+#: When the run's --max-time is spent (monotonic), for the engine's sessions; None: no limit.
+_deadline: list[float | None] = [None]
+
+
+def set_deadline(deadline: float | None) -> None:
+    """Refuse the gate engine's requests after ``deadline``: a scenario of slow answers then ends at once."""
+    _deadline[0] = deadline
+
+
 def configure(limits: Limits) -> None:
     """Set the limits for this process's run (the CLI does it once, from its flags)."""
     _current[0] = limits
@@ -320,7 +329,9 @@ class BoundedTransport(httpx.BaseTransport):
 def _classify_protocol_error(text: str) -> AnswerRejected:
     lowered = text.lower()
     if "illegal status line" in lowered or "invalid http" in lowered or "status line" in lowered:
-        return _not_http(text.split(":", 1)[-1].strip())
+        shown = text.split(":", 1)[-1].strip()
+        inner = re.fullmatch(r"bytearray\((b.*)\)", shown)
+        return _not_http(inner.group(1) if inner else shown)
     too_long = "too large" in lowered or "too long" in lowered
     if too_long and ("header" in lowered or "receive buffer" in lowered):
         return AnswerRejected("headers", f"response headers too large ({text})")
@@ -357,6 +368,8 @@ def client(timeout: float | None = None, *, base_url: str | None = None, limits:
     )
 
 
+#: The kind of refusal that is no finding: the run itself ran out of time.
+DEADLINE = "deadline"
 #: How an exchange's error text starts when a limit refused the answer.
 REJECTED_PREFIX = "AnswerRejected: "
 
@@ -440,6 +453,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         base = self._limits()
         limits = base.with_timeout(timeout if isinstance(timeout, (int, float)) else None)
         started = time.monotonic()
+        deadline = _deadline[0]
+        if deadline is not None:
+            if started >= deadline:
+                raise RejectedByRequests(AnswerRejected(DEADLINE, "the run's --max-time is spent; not sent"), request)
+            limits = replace(limits, timeout=min(limits.timeout, deadline - started))
         try:
             response = super().send(
                 request,

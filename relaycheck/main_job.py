@@ -12,11 +12,12 @@ from typing import Any
 
 from relaycheck import exitcodes
 from relaycheck.config import Settings, resolve
+from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
 from relaycheck.reports import provenance, utc_now, write_json
 
 #: Flags of `run` handed on to both steps when the step knows them.
-_SHARED = ("relay_url", "schema", "report_dir", "seed", "behaviour")
+_SHARED = ("relay_url", "schema", "report_dir", "seed", "behaviour", "max_body", "max_schema_size", "follow_redirects")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-examples", type=int, default=None, help="contract: examples per operation")
     parser.add_argument("--profile", default="smoke", help="load profile (default: smoke)")
     parser.add_argument("--only", choices=("contract", "load"), default=None, help="run one step only (default: both)")
+    from relaycheck.contract.cli import add_limit_arguments
+
+    add_limit_arguments(parser)
 
 
 def _step_settings(command: str, add: Callable[[argparse.ArgumentParser], None], given: dict[str, Any]) -> Settings:
@@ -69,21 +73,32 @@ def run(settings: Settings) -> int:
     ]
     results: dict[str, dict[str, Any]] = {}
     worst = exitcodes.OK
+    failure: RelaycheckError | None = None
     try:
         for name, add, step, extra in steps:
             if settings.get("only") not in (None, name):
                 continue
             print(f"relaycheck run: {name} ...", flush=True)
             step_clock = time.monotonic()
-            code = step(_step_settings(name, add, {**given, **extra}))
+            reason = None
+            try:
+                code = step(_step_settings(name, add, {**given, **extra}))
+            except RelaycheckError as exc:
+                # The step wrote its own error summary; the run records it and stops with the same line.
+                code, reason, failure = exitcodes.USAGE, exc.message, exc
+            except KeyboardInterrupt:
+                code, reason = exitcodes.INTERRUPTED, "interrupted"
             results[name] = {
                 "exit_code": code,
                 "seconds": round(time.monotonic() - step_clock, 3),
                 "report_dir": str(report_dir / name),
+                **_step_verdict(report_dir / name, code, reason),
             }
             worst = max(worst, code) if code != exitcodes.INTERRUPTED else code
-            if code == exitcodes.USAGE:
+            if code in (exitcodes.USAGE, exitcodes.INTERRUPTED):
                 break  # the target or the options are unusable; the next step would fail the same way
+    except KeyboardInterrupt:
+        worst = exitcodes.INTERRUPTED
     finally:
         write_json(
             report_dir / "summary.json",
@@ -101,8 +116,36 @@ def run(settings: Settings) -> int:
                 "seconds": round(time.monotonic() - clock, 3),
                 "steps": results,
                 "exit_code": worst,
+                "verdict": _run_verdict(worst, results),
+                "reason": next((s["reason"] for s in results.values() if s.get("reason")), None),
             },
         )
     verdict = {exitcodes.OK: "passed", exitcodes.FINDINGS: "FAILED (findings or SLO breach)"}.get(worst, "ERROR")
     print(f"relaycheck run: {verdict}; reports in {report_dir}/", flush=True)
+    if failure is not None:
+        raise failure
     return worst
+
+
+def _step_verdict(step_dir: Path, code: int, reason: str | None) -> dict[str, Any]:
+    """The step's own verdict and reason, read back from its summary.json (every step writes one)."""
+    import json
+
+    found: dict[str, Any] = {}
+    try:
+        summary = json.loads((step_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = None
+    if isinstance(summary, dict):
+        found = {"verdict": summary.get("verdict"), "reason": summary.get("reason")}
+    if code in (exitcodes.USAGE, exitcodes.INTERRUPTED):
+        found["verdict"] = "error"
+    if reason and not found.get("reason"):
+        found["reason"] = reason
+    return found
+
+
+def _run_verdict(worst: int, results: dict[str, dict[str, Any]]) -> str:
+    if worst in (exitcodes.USAGE, exitcodes.INTERRUPTED) or any(s.get("verdict") == "error" for s in results.values()):
+        return "error"
+    return "pass" if worst == exitcodes.OK else "fail"

@@ -50,6 +50,7 @@ DISABLED_CHECKS = ("use_after_free",)
 #: message is the Relay refusing on state (not found, not allowed, wrong state).
 VALIDATION_MESSAGES = frozenset({"required", "min", "max", "len", "oneof", "gte", "lte", "gt", "lt", "eq", "ne"})
 _PARSE_HINTS = ("pars", "invalid syntax", "cannot unmarshal", "not a valid", "out of range")
+_DEADLINE_GRACE_S = 1.0
 #: A response slower than this is a max_response_time finding.
 MAX_RESPONSE_TIME_S = 5.0
 
@@ -196,6 +197,8 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
     deadline = started + options.max_time if options.max_time else None
     sessions = bounded.schemathesis_sessions()
     sessions.__enter__()
+    # A little past the limit: the scenario under way gets to finish its request in flight.
+    bounded.set_deadline(deadline + _DEADLINE_GRACE_S if deadline is not None else None)
     stream = from_schema(schema).execute()
     try:
         for event in stream:
@@ -208,6 +211,9 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                 if progress is not None:
                     progress(phase, stats, len(findings))
             elif isinstance(event, events.NonFatalError):
+                refused = bounded.rejection(event.value)
+                if refused is not None and refused.kind == bounded.DEADLINE:
+                    continue  # never sent: the run's time limit, not the target
                 label = str(event.label)
                 if label not in stats:
                     label = "(target)"  # a run-wide error, e.g. "Server stopped responding"
@@ -239,6 +245,7 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stream.stop()
         stop_reason = "interrupted"
     finally:
+        bounded.set_deadline(None)
         sessions.__exit__(None, None, None)
         relay_checks.activate(None)
     return EngineResult(

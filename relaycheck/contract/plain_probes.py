@@ -74,6 +74,11 @@ def run_plain(
                 # A refused connection means the target is gone; a reset mid-answer is the finding.
                 if exchange.status is None and (exchange.error or "").startswith("ConnectError"):
                     return list(findings.values()), statuses, True
+                # A hung or refused answer says all there is to say: repeating it only spends the budget.
+                error = exchange.error or ""
+                if exchange.status is None and (error.startswith(bounded.REJECTED_PREFIX)
+                                                or bounded.NO_ANSWER in error):
+                    break
             if progress is not None:
                 progress(index + 1, len(rows))
     return list(findings.values()), statuses, False

@@ -1,0 +1,81 @@
+"""Survive any target: each misbehaviour of relaycheck.testing.hostile against `relaycheck contract`
+(the target's own schema, and the pinned snapshot) and `relaycheck run` ends, within its budget, in
+exit 1 or 2 (never 0), a written summary.json and report page, no traceback, a peak RSS under 1 GB,
+and a message that names what the target did."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugins.hostile import CELL_BUDGET_S, Cell, CellResult, RunMatrix
+
+NETWORK = "/v1/network"
+CELLS = [
+    # misbehaviour on one endpoint, the target's own schema
+    Cell("hang", "target-schema", NETWORK, ("no answer within",)),
+    Cell("drip", "target-schema", NETWORK, ("dripped",)),
+    Cell("reset", "target-schema", NETWORK, ("reset",)),
+    Cell("html-label", "target-schema", NETWORK, ("text/html",)),
+    Cell("redirect-302", "target-schema", NETWORK, ("redirect to another host",)),
+    Cell("redirect-307", "target-schema", NETWORK, ("redirect to another host",)),
+    Cell("deep-nesting", "target-schema", NETWORK, ("nested deeper",)),
+    Cell("gzip-bomb", "target-schema", NETWORK, ("gzip",)),
+    Cell("gzip-nested", "target-schema", NETWORK, ("gzip",)),
+    Cell("short-body", "target-schema", NETWORK, ("content-length 2,000 but 15 bytes",)),
+    Cell("many-headers", "target-schema", NETWORK, ("header",)),
+    Cell("huge-body", "target-schema", NETWORK, ("answer exceeded",)),
+    # misbehaviour everywhere, the target's own schema (the schema fetch meets it too)
+    Cell("hang", "target-schema", None, ("did not answer",)),
+    Cell("drip", "target-schema", None, ("dripped",)),
+    Cell("garbage", "target-schema", None, ("non-http bytes",)),
+    Cell("huge-body", "target-schema", None, ("answer exceeded",)),
+    Cell("closed", "target-schema", None, ("nothing listens",)),
+    # the served schema is unusable
+    Cell("schema-not-json", "target-schema", None, ("not json",)),
+    Cell("schema-swagger2", "target-schema", None, ("swagger 2.0",)),
+    Cell("schema-ref-cycle", "target-schema", None, ("$ref cycle",)),
+    Cell("schema-huge", "target-schema", None, ("max-schema-size",)),
+    Cell("schema-html", "target-schema", None, ("html page",)),
+    # misbehaviour everywhere, judged against the pinned snapshot
+    Cell("drip", "snapshot", None, ("dripped",)),
+    Cell("reset", "snapshot", None, ("reset",)),
+    Cell("html-label", "snapshot", None, ("text/html",)),
+    Cell("redirect-307", "snapshot", None, ("redirect to another host",)),
+    Cell("deep-nesting", "snapshot", None, ("nested deeper",)),
+    Cell("gzip-nested", "snapshot", None, ("gzip",)),
+    Cell("short-body", "snapshot", None, ("content-length 2,000 but 15 bytes",)),
+    Cell("many-headers", "snapshot", None, ("header",)),
+    Cell("huge-body", "snapshot", None, ("answer exceeded",)),
+    # the main job: the step's error rolls up into the run's summary
+    Cell("closed", "run", None, ("nothing listens",)),
+    Cell("schema-ref-cycle", "run", None, ("$ref cycle",)),
+]
+RSS_LIMIT_KIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def matrix(hostile_matrix: RunMatrix) -> dict[str, CellResult]:
+    return hostile_matrix(CELLS)
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
+def test_hostile_cell(matrix: dict[str, CellResult], cell: Cell) -> None:
+    result = matrix[cell.id]
+    where = f"{cell.id}: exit {result.code}, {result.seconds:.1f} s\nstdout:\n{result.stdout[-2000:]}\n" \
+            f"stderr:\n{result.stderr[-2000:]}"
+    assert result.code in (1, 2), f"a misbehaving target MUST end in exit 1 or 2 — {where}"
+    assert result.seconds < CELL_BUDGET_S, f"the run MUST end within {CELL_BUDGET_S:g} s — {where}"
+    assert "Traceback" not in result.stderr + result.stdout, f"a user MUST never see a traceback — {where}"
+    assert result.summary, f"summary.json MUST be written on every exit — {where}"
+    if result.code == 2:
+        assert result.summary.get("verdict") == "error", where
+        assert result.summary.get("reason"), f"an error summary MUST say why — {where}"
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines and lines[-1].startswith("relaycheck: error: "), where
+    if cell.column != "run":
+        assert result.html_written, f"report.html MUST be written on every exit — {where}"
+        assert result.summary.get("provenance", {}).get("command") == "contract", where
+    assert 0 < result.peak_rss_kib < RSS_LIMIT_KIB, f"peak RSS {result.peak_rss_kib} KiB MUST stay under 1 GB"
+    named = [t for t in result.texts if any(n in t.lower() for n in cell.names)]
+    assert named, f"a message MUST name the misbehaviour ({' / '.join(cell.names)}): {result.texts[:8]} — {where}"
+    assert result.redirect_contacts == 0, f"the other host MUST never be contacted — {where}"
