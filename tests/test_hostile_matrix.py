@@ -50,12 +50,25 @@ CELLS = [
     Cell("closed", "run", None, ("nothing listens",)),
     Cell("schema-ref-cycle", "run", None, ("$ref cycle",)),
 ]
+#: The same commands against the well-behaved stand-in: every limit and redirect check stays quiet.
+QUIET = [Cell("plain", "target-schema", None, ()), Cell("plain", "snapshot", None, ())]
 RSS_LIMIT_KIB = 1024 * 1024
+HOSTILE_CHECKS = {"answer_limit", "offhost_redirect", "network_error"}
 
 
 @pytest.fixture(scope="module")
 def matrix(hostile_matrix: RunMatrix) -> dict[str, CellResult]:
-    return hostile_matrix(CELLS)
+    return hostile_matrix(CELLS + QUIET)
+
+
+@pytest.mark.parametrize("cell", QUIET, ids=[c.id for c in QUIET])
+def test_well_behaved_stand_in_passes(matrix: dict[str, CellResult], cell: Cell) -> None:
+    result = matrix[cell.id]
+    where = f"{cell.id}: exit {result.code}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert result.code == 0, f"a well-behaved target MUST pass — {where}"
+    assert result.summary.get("verdict") == "pass", where
+    noisy = [f for f in result.summary.get("findings", []) if f["check"] in HOSTILE_CHECKS]
+    assert not noisy, f"the limits MUST stay quiet on a well-behaved target: {noisy}"
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
@@ -78,4 +91,9 @@ def test_hostile_cell(matrix: dict[str, CellResult], cell: Cell) -> None:
     assert 0 < result.peak_rss_kib < RSS_LIMIT_KIB, f"peak RSS {result.peak_rss_kib} KiB MUST stay under 1 GB"
     named = [t for t in result.texts if any(n in t.lower() for n in cell.names)]
     assert named, f"a message MUST name the misbehaviour ({' / '.join(cell.names)}): {result.texts[:8]} — {where}"
+    if cell.path is not None:
+        on_operation = [f for f in result.summary.get("findings", []) if f["operation"] == f"GET {cell.path}"
+                        and any(n in f["message"].lower() for n in cell.names)]
+        assert on_operation, f"the finding MUST be on the operation that misbehaved (GET {cell.path}) — {where}"
+        assert on_operation[0]["reproduce"]["curl"], f"the finding MUST carry a reproduction — {where}"
     assert result.redirect_contacts == 0, f"the other host MUST never be contacted — {where}"

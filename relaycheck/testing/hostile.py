@@ -107,12 +107,15 @@ Answer = tuple[int, str, bytes]
 def plain_answer(method: str, path: str) -> Answer:
     """What a plain Relay stand-in answers: (status, content type, body)."""
     route = path.split("?", 1)[0]
+    body = _stats_answer(route)
     if method in ("GET", "HEAD"):
         if route == SCHEMA_PATH:
             return 200, "application/json", _snapshot_bytes()
-        body = _stats_answer(route)
         if body is not None:
             return 200, "application/json; charset=utf-8", json.dumps(body, separators=(",", ":")).encode()
+    elif body is not None:
+        # Like gin with HandleMethodNotAllowed: a known route, another method.
+        return 405, "text/plain", b"405 method not allowed"
     return 404, "text/plain", b"404 page not found"
 
 
@@ -240,7 +243,7 @@ def _head(status: int, reason: str, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-_REASONS = {200: "OK", 302: "Found", 307: "Temporary Redirect", 404: "Not Found"}
+_REASONS = {200: "OK", 302: "Found", 307: "Temporary Redirect", 404: "Not Found", 405: "Method Not Allowed"}
 
 
 class HostileServer:
@@ -411,7 +414,8 @@ class HostileServer:
 
     async def _send_plain(self, writer: asyncio.StreamWriter, request: _Request) -> None:
         status, content_type, body = plain_answer(request.method, request.path)
-        await self._send(writer, status, [("Content-Type", content_type)], b"" if request.method == "HEAD" else body)
+        headers = [("Content-Type", content_type)] + ([("Allow", "GET")] if status == 405 else [])
+        await self._send(writer, status, headers, b"" if request.method == "HEAD" else body)
 
     # --- the misbehaviours -----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ FAST = ("--max-examples", "2", "--request-timeout", "2", "--max-time", "8", "--w
         "--phases", "examples,coverage")
 #: A few stats operations the stand-in answers: enough for the engine, the probes and a short run.
 INCLUDE = ("--include", "GET /v1/now", "--include", "GET /v1/network", "--include", "GET /v1/network/nodes/number")
-PARALLEL = 3
+PARALLEL = 4
 #: Wall-clock ceiling for a single cell (the budget is --max-time 8 plus start-up and one request).
 CELL_BUDGET_S = 45.0
 _LAUNCHER = (
