@@ -226,7 +226,8 @@ def decoded_body(raw: bytes, encoding: str | None, limits: Limits) -> bytes:
     return data
 
 
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def check_json_depth(body: bytes, limits: Limits) -> None:
@@ -237,15 +238,25 @@ def check_json_depth(body: bytes, limits: Limits) -> None:
     # Fewer brackets than the limit cannot nest past it: the common case costs two counts.
     if body.count(b"[") + body.count(b"{") <= limits.max_json_depth:
         return
-    depth = 0
-    for match in _JSON_TOKEN.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > limits.max_json_depth:
-                raise AnswerRejected("nesting", f"JSON nested deeper than {limits.max_json_depth} levels")
-        elif token in (b"]", b"}"):
-            depth -= 1
+    import numpy as np
+
+    # Strings out (they may hold brackets), then only brackets left: +1 / -1, the running sum is the depth.
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1).astype(np.int32)
+    if steps.size and int(np.cumsum(steps).max()) > limits.max_json_depth:
+        raise AnswerRejected("nesting", f"JSON nested deeper than {limits.max_json_depth} levels")
+
+
+def check_parsed_depth(document: Any, limits: Limits) -> None:
+    """The same limit on an already parsed document (a large schema: scanning its bytes costs more)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.max_json_depth:
+            raise AnswerRejected("nesting", f"JSON nested deeper than {limits.max_json_depth} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def check_body(raw: bytes, headers: Any, limits: Limits) -> bytes:

@@ -88,8 +88,10 @@ def parse_document(raw: bytes, origin: str, *, max_size: int = bounded.DEFAULT_M
     if raw[:512].lstrip()[:1] == b"<":
         raise RelaycheckError(f"schema from {origin} is not JSON: it is an HTML page")
     try:
-        bounded.check_json_depth(raw, bounded.current())
         document = json.loads(raw)
+        bounded.check_parsed_depth(document, bounded.current())
+    except RecursionError:
+        raise RelaycheckError(f"schema from {origin} is not usable: JSON nested too deep to parse") from None
     except bounded.AnswerRejected as exc:
         raise RelaycheckError(f"schema from {origin} is not usable: {exc.message}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
