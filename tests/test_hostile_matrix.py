@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from relaycheck.testing.hostile import HostileServer
+from tests.plugins.cli import RunCli
 from tests.plugins.hostile import CELL_BUDGET_S, Cell, CellResult, RunMatrix
 
 NETWORK = "/v1/network"
@@ -97,3 +99,19 @@ def test_hostile_cell(matrix: dict[str, CellResult], cell: Cell) -> None:
         assert on_operation, f"the finding MUST be on the operation that misbehaved (GET {cell.path}) — {where}"
         assert on_operation[0]["reproduce"]["curl"], f"the finding MUST carry a reproduction — {where}"
     assert result.redirect_contacts == 0, f"the other host MUST never be contacted — {where}"
+
+
+@pytest.mark.parametrize("mode", ["gzip-nested", "drip"])
+def test_limit_finding_replays(matrix: dict[str, CellResult], run_cli: RunCli, mode: str) -> None:
+    """A broken-limit finding replays: still fails against the same misbehaviour, passes on the stand-in."""
+    result = matrix[Cell(mode, "target-schema", NETWORK, ()).id]
+    replays = [f["reproduce"]["replay"] for f in result.summary["findings"]
+               if f["check"] == "answer_limit" and f["operation"] == f"GET {NETWORK}"]
+    assert replays, result.summary["findings"]
+    finding = replays[0].split("--finding ", 1)[1].strip("'")
+    with HostileServer(mode, path=NETWORK) as server:
+        again = run_cli("replay", "--finding", finding, "--relay-url", server.url)
+    assert again.code == 1 and "still fails" in again.stdout, again.stdout + again.stderr
+    with HostileServer("plain") as server:
+        fixed = run_cli("replay", "--finding", finding, "--relay-url", server.url)
+    assert fixed.code == 0 and "no longer fails" in fixed.stdout, fixed.stdout + fixed.stderr

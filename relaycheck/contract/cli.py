@@ -78,8 +78,11 @@ def configure_limits(settings: Settings) -> int:
     from relaycheck import bounded
 
     sizes = {}
-    for key in ("max_body", "max_schema_size"):
+    for key, default in (("max_body", bounded.DEFAULT_MAX_BODY), ("max_schema_size", bounded.DEFAULT_MAX_SCHEMA_SIZE)):
         value = settings.get(key)
+        if value is None:
+            sizes[key] = default
+            continue
         try:
             sizes[key] = bounded.parse_size(str(value))
         except ValueError as exc:

@@ -230,6 +230,7 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                     if isinstance(event.value, requests.RequestException)
                     else (message.splitlines() or [""])[0],
                     phase=str(event.phase.value) if event.phase else "",
+                    request=_failed_request(event.value, label),
                     exchange=_failed_exchange(event.value),
                     seed=options.seed,
                 )
@@ -254,6 +255,31 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stop_reason=stop_reason,
         errors=errors,
         seconds=time.monotonic() - started,
+    )
+
+
+def _failed_request(error: BaseException, label: str) -> RecordedRequest | None:
+    """The request as data (sent as recorded on replay), so a broken limit can be replayed too."""
+    import json
+    from urllib.parse import parse_qsl, urlsplit
+
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    if request is None or not url or label == "(target)":
+        return None
+    parts = urlsplit(str(url))
+    body: Any = request.body
+    if isinstance(body, bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = body.decode("utf-8", "replace")
+    headers = {str(k): str(v) for k, v in dict(request.headers or {}).items()
+               if str(k).lower() not in ("content-length", "user-agent", "accept-encoding", "connection", "accept")}
+    return RecordedRequest(
+        operation=label, method=str(request.method), path=parts.path,
+        query=parse_qsl(parts.query, keep_blank_values=True), body=body, has_body=request.body is not None,
+        headers=headers,
     )
 
 
