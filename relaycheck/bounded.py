@@ -168,15 +168,21 @@ class BodyMeter:
             raise AnswerRejected("too-large", f"answer exceeded {size_text(self.limits.max_body)}")
         now = time.monotonic()
         in_body = now - self.body_started
-        if in_body > self.limits.rate_grace:
-            rate = self.received / in_body
+        rate = self.received / in_body if in_body > 0 else float("inf")
+        if in_body > self.limits.rate_grace and rate < self.limits.min_rate:
+            raise AnswerRejected(
+                "drip",
+                f"body dripped at {rate:.0f} B/s ({self.received:,} bytes in {in_body:.1f} s; "
+                f"minimum {self.limits.min_rate:.0f} B/s)",
+            )
+        if now - self.started > self.limits.timeout:
             if rate < self.limits.min_rate:
+                # The time limit came first, but what ran it out is the rate: say so.
                 raise AnswerRejected(
                     "drip",
-                    f"body dripped at {rate:.0f} B/s ({self.received:,} bytes in {in_body:.1f} s; "
-                    f"minimum {self.limits.min_rate:.0f} B/s)",
+                    f"body dripped at {rate:.0f} B/s ({self.received:,} bytes in {in_body:.1f} s), "
+                    f"answer not complete within {self.limits.timeout:g} s",
                 )
-        if now - self.started > self.limits.timeout:
             raise AnswerRejected("timeout", f"answer not complete within {self.limits.timeout:g} s")
 
     def cut_short(self) -> AnswerRejected:

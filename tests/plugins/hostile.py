@@ -23,12 +23,12 @@ import pytest
 from relaycheck.testing.hostile import HostileServer
 
 #: Short budgets: the point is that every cell ends, quickly, with a verdict.
-FAST = ("--max-examples", "2", "--request-timeout", "2", "--max-time", "8", "--workers", "1",
+FAST = ("--max-examples", "2", "--request-timeout", "1.5", "--max-time", "6", "--workers", "1",
         "--phases", "examples,coverage")
 #: A few stats operations the stand-in answers: enough for the engine, the probes and a short run.
 INCLUDE = ("--include", "GET /v1/now", "--include", "GET /v1/network", "--include", "GET /v1/network/nodes/number")
 PARALLEL = 4
-#: Wall-clock ceiling for a single cell (the budget is --max-time 8 plus start-up and one request).
+#: Wall-clock ceiling for a single cell (the budget is --max-time 6 plus start-up and one request).
 CELL_BUDGET_S = 45.0
 _LAUNCHER = (
     "import atexit, resource, sys\n"
