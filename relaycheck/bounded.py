@@ -513,9 +513,9 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             response._content = check_body(raw, response.headers, limits)
             response._content_consumed = True
         except AnswerRejected as rejected:
-            response.close()
+            response.close()  # the rest of the answer is unread: the connection cannot be reused
             raise RejectedByRequests(rejected, request) from None
-        response.close()
+        response.raw.release_conn()  # read to the end: back to the pool, keep-alive intact
         return response
 
 
