@@ -429,13 +429,7 @@ def describe_requests_error(exc: BaseException) -> str:
         return f"{NO_ANSWER} the read timeout"
     import http.client
 
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        item = pending.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in _causes(exc):
         if isinstance(item, ConnectionRefusedError):
             return "nothing listens (connection refused)"
         if isinstance(item, ConnectionResetError):
@@ -444,8 +438,20 @@ def describe_requests_error(exc: BaseException) -> str:
             return "the target closed the connection without answering"
         if "timed out" in str(item).lower():
             return f"{NO_ANSWER} the read timeout"
-        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
     return (str(exc) or exc.__class__.__name__).splitlines()[0]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (cause, context, urllib3's ``reason``, args), once each."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        pending.extend((item.__cause__, item.__context__, getattr(item, "reason", None), *item.args))
 
 
 # --- requests: the sessions Schemathesis sends the gate's cases through -------------------------------
@@ -522,13 +528,7 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
 def _requests_protocol_error(exc: requests.exceptions.ConnectionError) -> AnswerRejected | None:
     import http.client
 
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current_exc = pending.pop()
-        if not isinstance(current_exc, BaseException) or id(current_exc) in seen:
-            continue
-        seen.add(id(current_exc))
+    for current_exc in _causes(exc):
         if isinstance(current_exc, http.client.BadStatusLine) and not isinstance(
             current_exc, http.client.RemoteDisconnected
         ):
@@ -537,7 +537,6 @@ def _requests_protocol_error(exc: requests.exceptions.ConnectionError) -> Answer
             return AnswerRejected("headers", f"response header line too long ({current_exc})")
         if isinstance(current_exc, http.client.HTTPException) and "more than" in str(current_exc):
             return AnswerRejected("headers", f"{current_exc} (response header lines)")
-        pending.extend((current_exc.__cause__, current_exc.__context__, *current_exc.args))
     return None
 
 
