@@ -5,6 +5,8 @@ and a message that names what the target did."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from relaycheck.testing.hostile import HostileServer
@@ -115,3 +117,31 @@ def test_limit_finding_replays(matrix: dict[str, CellResult], run_cli: RunCli, m
     with HostileServer("plain") as server:
         fixed = run_cli("replay", "--finding", finding, "--relay-url", server.url)
     assert fixed.code == 0 and "no longer fails" in fixed.stdout, fixed.stdout + fixed.stderr
+
+
+def test_interrupt_before_the_gate_still_reports(tmp_path: Path) -> None:
+    """Ctrl-C while the target hangs (before any gate ran): exit 130, an error summary and the page."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    launcher = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "from relaycheck.cli import main; sys.exit(main(sys.argv[1:]))")
+    with HostileServer("hang") as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", launcher, "contract", "--relay-url", server.url, "--report-dir", str(tmp_path)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        )
+        deadline = time.monotonic() + 30
+        while len(server.requests) == 0 and time.monotonic() < deadline:  # the target probe is under way
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    summary = json.loads((tmp_path / "contract" / "summary.json").read_text())
+    assert summary["verdict"] == "error" and summary["reason"] == "interrupted", summary
+    assert summary["measured"]["stage"] == "target", summary["measured"]
+    assert (tmp_path / "contract" / "report.html").is_file()

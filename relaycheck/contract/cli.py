@@ -148,6 +148,7 @@ def _write_error_reports(
     behaviour = str(settings.get("behaviour") or "conforming")
     found = measured.get("schema") or {}
     schema = LoadedSchema(document={}, raw=b"", origin=str(found.get("origin") or "(not loaded)"))
+    schema.sha256 = str(found.get("sha256") or "(not loaded)")  # not the hash of the empty stand-in
     seed = settings.get("seed")
     try:
         level = Level(str(settings.get("level") or "strict"))
