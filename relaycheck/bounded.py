@@ -13,18 +13,24 @@ target's own origin: nothing the request carries ever reaches another host.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import requests
 import requests.adapters
+
+from relaycheck.errors import RelaycheckError
+
+if TYPE_CHECKING:
+    from relaycheck.config import Settings
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -564,3 +570,39 @@ def schemathesis_sessions() -> Iterator[None]:
             cls.__init__ = original  # type: ignore[method-assign]
         else:
             del cls.__init__
+
+
+# --- the flags: every command that talks to a target takes the same three ----------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-body", metavar="SIZE", default="8M",
+        help="largest answer body taken, on the wire and decompressed (default: 8M)",
+    )
+    parser.add_argument(
+        "--max-schema-size", metavar="SIZE", default="16M", help="largest OpenAPI document taken (default: 16M)"
+    )
+    parser.add_argument(
+        "--follow-redirects", action="store_true", default=False,
+        help=f"follow up to {MAX_REDIRECTS} redirects within the target's own host "
+        "(default: a redirect is the answer; off-host ones are reported, never followed)",
+    )
+
+
+def configure_from(settings: Settings) -> int:
+    """Apply the flags for this process; returns the schema size limit."""
+    sizes = {}
+    for key, default in (("max_body", DEFAULT_MAX_BODY), ("max_schema_size", DEFAULT_MAX_SCHEMA_SIZE)):
+        value = settings.get(key)
+        if value is None:
+            sizes[key] = default
+            continue
+        try:
+            sizes[key] = parse_size(str(value))
+        except ValueError as exc:
+            raise RelaycheckError(f"--{key.replace('_', '-')}: {exc}") from None
+        if sizes[key] <= 0:
+            raise RelaycheckError(f"--{key.replace('_', '-')} must be positive, got {value}")
+    configure(Limits(max_body=sizes["max_body"], follow_redirects=bool(settings.get("follow_redirects"))))
+    return sizes["max_schema_size"]

@@ -38,9 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-examples", type=int, default=None, help="contract: examples per operation")
     parser.add_argument("--profile", default="smoke", help="load profile (default: smoke)")
     parser.add_argument("--only", choices=("contract", "load"), default=None, help="run one step only (default: both)")
-    from relaycheck.contract.cli import add_limit_arguments
+    from relaycheck import bounded
 
-    add_limit_arguments(parser)
+    bounded.add_arguments(parser)
 
 
 def _step_settings(command: str, add: Callable[[argparse.ArgumentParser], None], given: dict[str, Any]) -> Settings:

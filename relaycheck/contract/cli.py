@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relaycheck import exitcodes
+from relaycheck import bounded, exitcodes
 from relaycheck.config import Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
@@ -57,41 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Schemathesis phases to run (comma-separated)")
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
-    add_limit_arguments(parser)
-
-
-def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bounded-read flags (relaycheck.bounded), shared by every command that talks to a target."""
-    from relaycheck import bounded
-
-    parser.add_argument("--max-body", metavar="SIZE", default="8M",
-                        help="largest answer body taken, on the wire and decompressed (default: 8M)")
-    parser.add_argument("--max-schema-size", metavar="SIZE", default="16M",
-                        help="largest OpenAPI document taken (default: 16M)")
-    parser.add_argument("--follow-redirects", action="store_true", default=False,
-                        help=f"follow up to {bounded.MAX_REDIRECTS} redirects within the target's own host "
-                             "(default: a redirect is the answer; off-host ones are reported, never followed)")
-
-
-def configure_limits(settings: Settings) -> int:
-    """Apply the bounded-read flags for this process; returns the schema size limit."""
-    from relaycheck import bounded
-
-    sizes = {}
-    for key, default in (("max_body", bounded.DEFAULT_MAX_BODY), ("max_schema_size", bounded.DEFAULT_MAX_SCHEMA_SIZE)):
-        value = settings.get(key)
-        if value is None:
-            sizes[key] = default
-            continue
-        try:
-            sizes[key] = bounded.parse_size(str(value))
-        except ValueError as exc:
-            raise RelaycheckError(f"--{key.replace('_', '-')}: {exc}") from None
-        if sizes[key] <= 0:
-            raise RelaycheckError(f"--{key.replace('_', '-')} must be positive, got {value}")
-    bounded.configure(bounded.Limits(max_body=sizes["max_body"],
-                                     follow_redirects=bool(settings.get("follow_redirects"))))
-    return sizes["max_schema_size"]
+    bounded.add_arguments(parser)
 
 
 def _positive(settings: Settings, key: str, kind: type = int) -> Any:
@@ -193,7 +159,7 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
     seed = DEFAULT_SEED if seed is None else int(seed)
     phases = _csv(settings.get("phases"), PHASES, "--phases")
     probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
-    max_schema_size = configure_limits(settings)
+    max_schema_size = bounded.configure_from(settings)
     relay_url = settings.get("relay_url") or None
     behaviour = str(settings.get("behaviour") or "conforming")
     faults = tuple(settings.get("fault") or ())
@@ -277,13 +243,13 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a finding.json (or its folder) written by `relaycheck contract`")
     parser.add_argument("--relay-url", metavar="URL",
                         help="Relay to replay against (default: the fixture relay the finding was recorded on)")
-    add_limit_arguments(parser)
+    bounded.add_arguments(parser)
 
 
 def run_replay(settings: Settings) -> int:
     from relaycheck.contract.replay import replay_file
 
-    configure_limits(settings)
+    bounded.configure_from(settings)
 
     finding = settings.get("finding")
     if not finding:
