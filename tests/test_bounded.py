@@ -100,3 +100,13 @@ def test_sizes_parse() -> None:
     assert bounded.parse_size("1000") == 1000
     with pytest.raises(ValueError, match="not a size"):
         bounded.parse_size("lots")
+
+
+def test_same_host_redirect_followed_only_when_asked() -> None:
+    following = bounded.Limits(timeout=3.0, follow_redirects=True)
+    with HostileServer("redirect-here", path=PATH) as server:
+        with bounded.client(3.0, base_url=server.url, limits=LIMITS) as client:
+            assert client.get(server.url + PATH).status_code == 307
+        with bounded.client(3.0, base_url=server.url, limits=following) as client:
+            answer = client.get(server.url + PATH)
+    assert answer.status_code == 200 and answer.json()["data"]["tflops"], answer.text

@@ -27,7 +27,8 @@ from relaycheck.target import open_target
 _REPLAY_TIMEOUT_S = 10.0
 #: Checks judged from the status alone; the Schemathesis versions need generation metadata.
 _STATUS_CHECKS = ("not_a_server_error", "negative_data_rejection", "positive_data_acceptance", "unsupported_method",
-                  "max_response_time", "network_error", "ignored_auth", "missing_required_header")
+                  "max_response_time", "network_error", "ignored_auth", "missing_required_header", "answer_limit",
+                  "offhost_redirect")
 _CONFORMANCE_CHECKS = ("status_code_conformance", "content_type_conformance", "response_schema_conformance",
                        "response_headers_conformance")
 
@@ -167,6 +168,8 @@ def _replay_engine_finding(
             "unsupported_method": status != 405 or "allow" not in response.headers,
             "max_response_time": received - sent > MAX_RESPONSE_TIME_S,
             "network_error": False,
+            "answer_limit": False,  # the answer came through every limit
+            "offhost_redirect": bounded.off_host_redirect(url, status, response.headers) is not None,
             "ignored_auth": 200 <= status < 300,
             "missing_required_header": 200 <= status < 300,
         }[check]

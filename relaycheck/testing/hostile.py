@@ -26,6 +26,7 @@ huge-body          a 200 MB JSON body (valid JSON, streamed in 64 KB chunks, nev
 html-label         the normal JSON answer labelled ``Content-Type: text/html``
 redirect-302       302 to the same path on another loopback host (127.0.0.2), which records contacts
 redirect-307       the same with 307
+redirect-here      307 to the same path on this server (``?redirected=1``), which then answers plainly
 deep-nesting       100,000 nested JSON arrays
 gzip-bomb          ``Content-Encoding: gzip``, about 1 MB on the wire that inflates to 1 GB
 gzip-nested        ``Content-Encoding: gzip, gzip``, about 2 KB -> 1 MB -> 1 GB
@@ -74,6 +75,7 @@ MODES: dict[str, str] = {
     "html-label": "JSON labelled text/html",
     "redirect-302": "302 to another host on loopback",
     "redirect-307": "307 to another host on loopback",
+    "redirect-here": "307 to the same host",
     "deep-nesting": "100,000 nested arrays",
     "gzip-bomb": "gzip bomb (1 MB -> 1 GB)",
     "gzip-nested": "nested gzip bomb (2 KB -> 1 MB -> 1 GB)",
@@ -478,6 +480,14 @@ class HostileServer:
 
     async def _mode_redirect_307(self, writer: asyncio.StreamWriter, request: _Request) -> None:
         await self._redirect(writer, request, 307)
+
+    async def _mode_redirect_here(self, writer: asyncio.StreamWriter, request: _Request) -> None:
+        if "redirected=1" in request.path:
+            await self._send_plain(writer, request)
+            return
+        joiner = "&" if "?" in request.path else "?"
+        location = f"{self.url}{request.path}{joiner}redirected=1"
+        await self._send(writer, 307, [("Location", location), ("Content-Type", "text/html")], b"")
 
     async def _mode_deep_nesting(self, writer: asyncio.StreamWriter, request: _Request) -> None:
         body = b"[" * NESTING_DEPTH + b"]" * NESTING_DEPTH

@@ -47,7 +47,7 @@ class Cell:
     """One misbehaviour (scoped to ``path`` or everywhere) against one command line."""
 
     mode: str
-    column: str  # "target-schema", "snapshot" or "run"
+    column: str  # "target-schema", "snapshot" or "run"; "+follow" adds --follow-redirects
     path: str | None
     #: Any of these (case-insensitive) in the error line, the summary's reason or a finding names it.
     names: tuple[str, ...]
@@ -76,8 +76,9 @@ def _argv(cell: Cell, url: str, report_dir: Path) -> list[str]:
     if cell.column == "run":
         return ["run", "--only", "contract", "--relay-url", url, "--report-dir", str(report_dir),
                 "--max-examples", "2"]
-    schema = ["--schema", "relay-2.5.3"] if cell.column == "snapshot" else []
-    return ["contract", "--relay-url", url, *schema, *FAST, *INCLUDE, "--report-dir", str(report_dir)]
+    schema = ["--schema", "relay-2.5.3"] if cell.column.startswith("snapshot") else []
+    follow = ["--follow-redirects"] if cell.column.endswith("+follow") else []
+    return ["contract", "--relay-url", url, *schema, *follow, *FAST, *INCLUDE, "--report-dir", str(report_dir)]
 
 
 def _summary_path(cell: Cell, report_dir: Path) -> Path:
