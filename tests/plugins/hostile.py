@@ -1,8 +1,9 @@
 """The hostile-target matrix: one misbehaviour x one command per cell, each run as a real subprocess.
 
 Cells run in parallel (a few at a time) once per session; each test then reads its own cell. The
-child reports its own peak RSS (``ru_maxrss``) into a file at exit, so memory is measured on the
-process that read the answers, not on pytest.
+child reports its own peak RSS into a file at exit, so memory is measured on the process that read
+the answers, not on pytest: VmHWM (the high-water mark of its own address space, reset by exec),
+because ``ru_maxrss`` of a forked child starts at the parent's size.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ CELL_BUDGET_S = 45.0
 _LAUNCHER = (
     "import atexit, resource, sys\n"
     "def peak():\n"
+    "    try:\n"
+    "        kib = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+    "    except (OSError, StopIteration):\n"
+    "        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    kib = max(kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     "    with open(sys.argv[1], 'w') as fh:\n"
-    "        fh.write(str(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)))\n"
+    "        fh.write(str(kib))\n"
     "atexit.register(peak)\n"
     "from relaycheck.cli import main\n"
     "sys.exit(main(sys.argv[2:]))\n"
