@@ -96,16 +96,22 @@ class AnswerRejected(Exception):
         self.message = message
 
 
+def _bare(rejected: AnswerRejected) -> AnswerRejected:
+    """The same refusal without its traceback: the frames it would keep alive hold the answer (8 MB
+    of inflated bomb, say), and the engine keeps every error it saw until the run ends."""
+    return AnswerRejected(rejected.kind, rejected.message)
+
+
 class RejectedByHttpx(httpx.TransportError):
     def __init__(self, rejected: AnswerRejected, request: httpx.Request | None = None) -> None:
         super().__init__(rejected.message, request=request)
-        self.rejected = rejected
+        self.rejected = _bare(rejected)
 
 
 class RejectedByRequests(requests.exceptions.ConnectionError):
     def __init__(self, rejected: AnswerRejected, request: Any = None) -> None:
         super().__init__(rejected.message, request=request)
-        self.rejected = rejected
+        self.rejected = _bare(rejected)
 
 
 def rejection(exc: BaseException) -> AnswerRejected | None:
@@ -323,10 +329,11 @@ class BoundedTransport(httpx.BaseTransport):
             response = self.inner.handle_request(request)
         except httpx.RemoteProtocolError as exc:
             raise RejectedByHttpx(_classify_protocol_error(str(exc)), request) from None
+        chunks: list[bytes] = []
+        raw = b""
         try:
             check_headers(response.headers.multi_items(), self.limits)
             meter = BodyMeter(self.limits, started, _declared_length(response.headers.get("content-length")))
-            chunks: list[bytes] = []
             assert isinstance(response.stream, httpx.SyncByteStream)
             try:
                 for chunk in response.stream:
@@ -336,10 +343,17 @@ class BoundedTransport(httpx.BaseTransport):
                 raise meter.cut_short() from None
             raw = b"".join(chunks)
             check_body(raw, response.headers, self.limits)
+            refused = None
         except AnswerRejected as rejected:
-            raise RejectedByHttpx(rejected, request) from None
+            refused = _bare(rejected)
         finally:
             response.close()
+        if refused is not None:
+            # Raised outside the handler (no __context__ back to the frames that held the body), and
+            # this frame's share dropped: the traceback keeps it alive as long as someone keeps the error.
+            chunks.clear()
+            raw = b""
+            raise RejectedByHttpx(refused, request)
         # The raw bytes with their headers: the client decodes them (now known to stay within bounds).
         return httpx.Response(
             response.status_code, headers=response.headers, content=raw, extensions=response.extensions
@@ -501,10 +515,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             if found is not None:
                 raise RejectedByRequests(found, request) from None
             raise
+        chunks: list[bytes] = []
+        raw = b""
         try:
             check_headers(list(response.raw.headers.items()), limits)
             meter = BodyMeter(limits, started, _declared_length(response.headers.get("content-length")))
-            chunks: list[bytes] = []
             try:
                 while True:
                     # read1: whatever one socket read brings, so a drip is timed byte by byte.
@@ -524,9 +539,16 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             raw = b"".join(chunks)
             response._content = check_body(raw, response.headers, limits)
             response._content_consumed = True
+            refused = None
         except AnswerRejected as rejected:
+            refused = _bare(rejected)
+        if refused is not None:
             response.close()  # the rest of the answer is unread: the connection cannot be reused
-            raise RejectedByRequests(rejected, request) from None
+            # Raised outside the handler (no __context__ back to the frames that held the body), and
+            # this frame's share dropped: the traceback keeps it alive as long as someone keeps the error.
+            chunks.clear()
+            raw = b""
+            raise RejectedByRequests(refused, request)
         response.raw.release_conn()  # read to the end: back to the pool, keep-alive intact
         return response
 
