@@ -127,13 +127,10 @@ def hostile_matrix(tmp_path_factory: pytest.TempPathFactory) -> RunMatrix:
     results: dict[str, CellResult] = {}
 
     def run(cells: list[Cell]) -> dict[str, CellResult]:
-        todo = [c for c in cells if c.id not in results]
-
-        def one(cell: Cell) -> CellResult:
-            return run_cell(cell, tmp_path_factory.mktemp("hostile-cell"))
-
+        # The folders first, in this thread: pytest's temporary-directory factory is not thread-safe.
+        todo = [(c, tmp_path_factory.mktemp("hostile-cell")) for c in cells if c.id not in results]
         with ThreadPoolExecutor(PARALLEL) as pool:
-            for result in pool.map(one, todo):
+            for result in pool.map(lambda item: run_cell(*item), todo):
                 results[result.cell.id] = result
         return results
 
