@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.plugins.contract",  # `relaycheck contract` in-process against fixture relays; summary.json out
     "tests.plugins.package",  # the wheel built from this checkout, installed in a fresh venv outside it
     "tests.plugins.mutation",  # benchmarks/mutation_proxy.py in front of the fixture relay: one named fault
+    "tests.plugins.hostile",  # relaycheck.testing.hostile x command cells, run as subprocesses in parallel
 ]

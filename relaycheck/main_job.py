@@ -10,14 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from relaycheck import exitcodes
+from relaycheck import bounded, exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, Settings, command_settings
+from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
 from relaycheck.reports import provenance, utc_now, write_json
 from relaycheck.target import target_kind
 
 #: Flags of `run` handed on to the steps (when the step knows them and the user set them).
-_SHARED = ("relay_url", "schema", "seed", "behaviour", "level", "max_examples")
+_SHARED = ("relay_url", "schema", "seed", "behaviour", "level", "max_examples", "max_body", "max_schema_size",
+           "follow_redirects")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-examples", type=int, default=None, help="contract: examples per operation")
     parser.add_argument("--profile", default="smoke", help="load profile (default: smoke)")
     parser.add_argument("--only", choices=("contract", "load"), default=None, help="run one step only (default: both)")
+    bounded.add_arguments(parser)
 
 
 def run(settings: Settings) -> int:
@@ -55,6 +58,7 @@ def run(settings: Settings) -> int:
     ]
     results: dict[str, dict[str, Any]] = {}
     worst = exitcodes.OK
+    failure: RelaycheckError | None = None
     try:
         for name, add, step, forced in steps:
             if settings.get("only") not in (None, name):
@@ -65,15 +69,25 @@ def run(settings: Settings) -> int:
             # flags; the rest the step resolves itself, so --config FILE's [contract]/[load] tables apply.
             given = {k: settings.get(k) for k in _SHARED if settings.source(k) != "default"}
             given.update(forced, report_dir=str(report_dir))
-            code = step(command_settings(name, add, given=given, config_file=settings.config_file))
+            reason = None
+            try:
+                code = step(command_settings(name, add, given=given, config_file=settings.config_file))
+            except RelaycheckError as exc:
+                # The step wrote its own error summary; the run records it and stops with the same line.
+                code, reason, failure = exitcodes.USAGE, exc.message, exc
+            except KeyboardInterrupt:
+                code, reason = exitcodes.INTERRUPTED, "interrupted"
             results[name] = {
                 "exit_code": code,
                 "seconds": round(time.monotonic() - step_clock, 3),
                 "report_dir": str(report_dir / name),
+                **_step_verdict(report_dir / name, code, reason),
             }
             worst = max(worst, code) if code != exitcodes.INTERRUPTED else code
-            if code == exitcodes.USAGE:
+            if code in (exitcodes.USAGE, exitcodes.INTERRUPTED):
                 break  # the target or the options are unusable; the next step would fail the same way
+    except KeyboardInterrupt:
+        worst = exitcodes.INTERRUPTED
     finally:
         write_json(
             report_dir / "summary.json",
@@ -91,8 +105,36 @@ def run(settings: Settings) -> int:
                 "seconds": round(time.monotonic() - clock, 3),
                 "steps": results,
                 "exit_code": worst,
+                "verdict": _run_verdict(worst, results),
+                "reason": next((s["reason"] for s in results.values() if s.get("reason")), None),
             },
         )
     verdict = {exitcodes.OK: "passed", exitcodes.FINDINGS: "FAILED (findings or SLO breach)"}.get(worst, "ERROR")
     print(f"relaycheck run: {verdict}; reports in {report_dir}/", flush=True)
+    if failure is not None:
+        raise failure
     return worst
+
+
+def _step_verdict(step_dir: Path, code: int, reason: str | None) -> dict[str, Any]:
+    """The step's own verdict and reason, read back from its summary.json (every step writes one)."""
+    import json
+
+    found: dict[str, Any] = {}
+    try:
+        summary = json.loads((step_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = None
+    if isinstance(summary, dict):
+        found = {"verdict": summary.get("verdict"), "reason": summary.get("reason")}
+    if code in (exitcodes.USAGE, exitcodes.INTERRUPTED):
+        found["verdict"] = "error"
+    if reason and not found.get("reason"):
+        found["reason"] = reason
+    return found
+
+
+def _run_verdict(worst: int, results: dict[str, dict[str, Any]]) -> str:
+    if worst in (exitcodes.USAGE, exitcodes.INTERRUPTED) or any(s.get("verdict") == "error" for s in results.values()):
+        return "error"
+    return "pass" if worst == exitcodes.OK else "fail"

@@ -69,14 +69,23 @@ def validate_relay_url(url: str) -> str:
 
 
 def probe(url: str, timeout: float = _PROBE_TIMEOUT_S) -> None:
-    """Fail with one line unless something HTTP answers at ``url`` (any status counts as alive)."""
+    """Fail with one line unless something HTTP answers at ``url`` (any status counts as alive).
+
+    An answer that breaks a read limit (too big, dripped) still proves the target is there: the
+    gate then reports it on the operation. Bytes that are not HTTP do not.
+    """
+    from relaycheck import bounded
+
     try:
-        httpx.get(url + "/v1/now", timeout=timeout)
+        with bounded.client(timeout, base_url=url) as client:
+            client.get(url + "/v1/now")
     except httpx.TimeoutException:
         raise RelaycheckError(f"target {url} did not answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
-        reason = (str(exc) or exc.__class__.__name__).splitlines()[0]
-        raise RelaycheckError(f"cannot reach target {url}: {reason}") from None
+        found = bounded.rejection(exc)
+        if found is not None and found.kind != "not-http":
+            return
+        raise RelaycheckError(f"cannot reach target {url}: {bounded.describe_httpx_error(exc)}") from None
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relaycheck import exitcodes
+from relaycheck import bounded, exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Schemathesis phases to run (comma-separated)")
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
+    bounded.add_arguments(parser)
 
 
 def _positive(settings: Settings, key: str, kind: type = int) -> Any:
@@ -81,11 +82,72 @@ def _csv(value: Any, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
 
 
 def run(settings: Settings) -> int:
+    """Every exit writes the reports: a stop before the gate ran (no target, no usable schema, Ctrl-C)
+    gets a summary with verdict "error", the reason and what was measured up to then."""
+    report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
+    from relaycheck.reports import utc_now
+
+    started = utc_now()
+    measured: dict[str, Any] = {}
+    try:
+        return _run(settings, report_dir, started, measured)
+    except RelaycheckError as exc:
+        if not measured.get("reports_written"):
+            _write_error_reports(settings, report_dir, started=started, reason=exc.message, measured=measured,
+                                 stop="error")
+        raise
+    except KeyboardInterrupt:
+        if not measured.get("reports_written"):
+            _write_error_reports(settings, report_dir, started=started, reason="interrupted", measured=measured,
+                                 stop="interrupted")
+        return exitcodes.INTERRUPTED
+
+
+def _write_error_reports(
+    settings: Settings, report_dir: Path, *, started: str, reason: str, measured: dict[str, Any], stop: str
+) -> None:
+    from relaycheck.contract.documents import Level
+    from relaycheck.contract.gate import GateConfig, GateResult
+    from relaycheck.contract.report_writer import write_all
+    from relaycheck.reports import provenance
+    from relaycheck.schema import LoadedSchema
+    from relaycheck.signing import Signer
+
+    relay_url = settings.get("relay_url") or None
+    behaviour = str(settings.get("behaviour") or "conforming")
+    found = measured.get("schema") or {}
+    schema = LoadedSchema(document={}, raw=b"", origin=str(found.get("origin") or "(not loaded)"))
+    schema.sha256 = str(found.get("sha256") or "(not loaded)")  # not the hash of the empty stand-in
+    seed = settings.get("seed")
+    try:
+        level = Level(str(settings.get("level") or "strict"))
+    except ValueError:
+        level = Level.STRICT
+    target = str(measured.get("target_url") or relay_url or "fixture relay")
+    config = GateConfig(
+        base_url=target, schema=schema, level=level, signer=Signer.from_env(), report_dir=report_dir,
+        seed=DEFAULT_SEED if seed is None else int(seed),
+        provenance=provenance(
+            command="contract", target=target, target_kind="remote" if relay_url else f"fixture:{behaviour}",
+            schema_origin=found.get("origin"), schema_sha256=found.get("sha256"), seed=seed,
+            settings=settings.public(), started=started,
+        ),
+        out=sys.stdout,
+    )
+    result = GateResult(findings=[], stats={}, stale_deviations=[], stop_reason=stop, errors=[reason], seconds=0.0,
+                        operations=[], reason=reason, measured=measured)
+    try:
+        write_all(config, result, {})
+    except OSError as exc:
+        print(f"relaycheck contract: could not write the reports to {report_dir}: {exc}", file=sys.stderr)
+
+
+def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str, Any]) -> int:
     from relaycheck.contract.documents import parse_level
     from relaycheck.contract.engine import MAX_RESPONSE_TIME_S, PHASES
     from relaycheck.contract.gate import PROBE_TABLES, GateConfig, run_gate
     from relaycheck.contract.report_writer import write_all
-    from relaycheck.reports import provenance, utc_now
+    from relaycheck.reports import provenance
     from relaycheck.schema import load_schema
     from relaycheck.signing import Signer
     from relaycheck.target import open_target
@@ -102,17 +164,20 @@ def run(settings: Settings) -> int:
     seed = DEFAULT_SEED if seed is None else int(seed)
     phases = _csv(settings.get("phases"), PHASES, "--phases")
     probe_tables = _csv(settings.get("probes"), PROBE_TABLES, "--probes")
-    report_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "contract"
+    max_schema_size = bounded.configure_from(settings)
     relay_url = settings.get("relay_url") or None
     behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     faults = tuple(settings.get("fault") or ())
     signer = Signer.from_env()
-    started = utc_now()
 
     # On the embedded fixture the throwaway signer gets a balance (see open_target).
+    measured["stage"] = "target"
     with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address]) as target:
+        measured.update(stage="schema", target_url=target.url, target_answered=True)
         admin = _admin_signer(target)
-        schema = load_schema(settings.get("schema"), target.url)
+        schema = load_schema(settings.get("schema"), target.url, max_size=max_schema_size)
+        measured.update(stage="gate", schema={"origin": schema.origin, "sha256": schema.sha256,
+                                              "bytes": len(schema.raw)})
         recipe = {"behaviour": behaviour, "seed": seed, "faults": list(faults)} if target.is_fixture else {}
         config = GateConfig(
             base_url=target.url,
@@ -147,9 +212,12 @@ def run(settings: Settings) -> int:
             out=sys.stdout,
         )
         result = run_gate(config, write_all)
+        measured["reports_written"] = True
     print(f"relaycheck contract: reports in {report_dir}/ (summary.json, junit.xml, report.html)", flush=True)
     if result.stop_reason == "interrupted":
         return exitcodes.INTERRUPTED
+    if result.stop_reason == "no_answer":
+        raise RelaycheckError(result.reason or "no request got an answer")
     if result.stop_reason in ("fatal_error",) and not result.findings:
         raise RelaycheckError(f"the gate could not run: {'; '.join(result.errors[:1]) or result.stop_reason}")
     if result.failing or result.stop_reason != "completed":
@@ -174,10 +242,13 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a finding.json (or its folder) written by `relaycheck contract`")
     parser.add_argument("--relay-url", metavar="URL",
                         help="Relay to replay against (default: the fixture relay the finding was recorded on)")
+    bounded.add_arguments(parser)
 
 
 def run_replay(settings: Settings) -> int:
     from relaycheck.contract.replay import replay_file
+
+    bounded.configure_from(settings)
 
     finding = settings.get("finding")
     if not finding:

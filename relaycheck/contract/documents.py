@@ -69,8 +69,11 @@ def build_document(published: dict[str, Any], level: Level, version: str | None 
     return build_contract(published, level, version).document
 
 
-def add_links(document: dict[str, Any]) -> dict[str, Any]:
-    """Links whose source or target operation the document lacks are left out, not an error."""
+def add_links(document: dict[str, Any], *, in_place: bool = False) -> dict[str, Any]:
+    """Links whose source or target operation the document lacks are left out, not an error.
+
+    ``in_place``: ``document`` is the caller's private copy (no second copy of a large document).
+    """
     ops = load_overlay(LINKS_OVERLAY)
     known_ids = {
         op.get("operationId")
@@ -88,7 +91,7 @@ def add_links(document: dict[str, Any]) -> dict[str, Any]:
         links = {name: link for name, link in op["value"].items() if link.get("operationId") in known_ids}
         if links:
             usable.append({"op": "add", "path": op["path"], "value": links})
-    return apply_patch(document, usable)
+    return apply_patch(document, usable, in_place=in_place)
 
 
 def schema_defects(published: dict[str, Any], version: str | None = None) -> list[SchemaDefect]:

@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
+from relaycheck import bounded
 from relaycheck.config import DEFAULT_SEED
 from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import Level
@@ -55,6 +58,7 @@ DISABLED_CHECKS = ("use_after_free",)
 #: message is the Relay refusing on state (not found, not allowed, wrong state).
 VALIDATION_MESSAGES = frozenset({"required", "min", "max", "len", "oneof", "gte", "lte", "gt", "lt", "eq", "ne"})
 _PARSE_HINTS = ("pars", "invalid syntax", "cannot unmarshal", "not a valid", "out of range")
+_DEADLINE_GRACE_S = 1.0
 #: A response slower than this is a max_response_time finding.
 MAX_RESPONSE_TIME_S = 5.0
 
@@ -161,6 +165,9 @@ def schemathesis_config(options: GateOptions) -> dict[str, Any]:
         # One defect must not hide another on the same operation (as-is 2.5: a bad balance would
         # otherwise mask start=-1).
         "continue-on-failure": True,
+        # A redirect is the answer under test: never followed unless asked, and then only within
+        # the target's host (Schemathesis's session refuses to follow one that leaves it).
+        "max-redirects": bounded.MAX_REDIRECTS if bounded.current().follow_redirects else 0,
     }
     # No "max-time" here: Schemathesis reads it as a budget to fill (fuzzing cycles until it is
     # spent), while ours is a limit; run_engine enforces it by stopping the stream.
@@ -198,6 +205,10 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
     stop_reason = "completed"
     started = time.monotonic()
     deadline = started + options.max_time if options.max_time else None
+    sessions = bounded.schemathesis_sessions()
+    sessions.__enter__()
+    # A little past the limit: the scenario under way gets to finish its request in flight.
+    bounded.set_deadline(deadline + _DEADLINE_GRACE_S if deadline is not None else None)
     stream = from_schema(schema).execute()
     try:
         for event in stream:
@@ -210,6 +221,9 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                 if progress is not None:
                     progress(phase, stats, len(findings))
             elif isinstance(event, events.NonFatalError):
+                refused = bounded.rejection(event.value)
+                if refused is not None and refused.kind == bounded.DEADLINE:
+                    continue  # never sent: the run's time limit, not the target
                 label = str(event.label)
                 if label not in stats:
                     label = "(target)"  # a run-wide error, e.g. "Server stopped responding"
@@ -217,12 +231,17 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
                 errors.append(f"{label}: {message}")
                 if str(getattr(event.info, "title", "")) not in _TARGET_ERRORS:
                     continue  # our side (generation, schema) failed: reported as an error, not a finding
+                check = bounded.finding_check(event.value)
                 finding = Finding(
                     operation=label,
-                    check="network_error",
-                    rule=BUILTIN_RULES["network_error"],
-                    message=(message.splitlines() or [""])[0],
+                    check=check,
+                    rule=BUILTIN_RULES[check],
+                    message=bounded.describe_requests_error(event.value)
+                    if isinstance(event.value, requests.RequestException)
+                    else (message.splitlines() or [""])[0],
                     phase=str(event.phase.value) if event.phase else "",
+                    request=_failed_request(event.value, label),
+                    exchange=_failed_exchange(event.value),
                     seed=options.seed,
                 )
                 findings.setdefault(finding.key, finding)
@@ -237,6 +256,8 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stream.stop()
         stop_reason = "interrupted"
     finally:
+        bounded.set_deadline(None)
+        sessions.__exit__(None, None, None)
         relay_checks.activate(None)
     return EngineResult(
         findings=list(findings.values()),
@@ -244,6 +265,50 @@ def run_engine(options: GateOptions, progress: ProgressCallback | None = None) -
         stop_reason=stop_reason,
         errors=errors,
         seconds=time.monotonic() - started,
+    )
+
+
+def _failed_request(error: BaseException, label: str) -> RecordedRequest | None:
+    """The request as data (sent as recorded on replay), so a broken limit can be replayed too."""
+    import json
+    from urllib.parse import parse_qsl, urlsplit
+
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    if request is None or not url or label == "(target)":
+        return None
+    parts = urlsplit(str(url))
+    body: Any = request.body
+    if isinstance(body, bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = body.decode("utf-8", "replace")
+    headers = {str(k): str(v) for k, v in dict(request.headers or {}).items()
+               if str(k).lower() not in ("content-length", "user-agent", "accept-encoding", "connection", "accept")}
+    return RecordedRequest(
+        operation=label, method=str(request.method), path=parts.path,
+        query=parse_qsl(parts.query, keep_blank_values=True), body=body, has_body=request.body is not None,
+        headers=headers,
+    )
+
+
+def _failed_exchange(error: BaseException) -> RecordedExchange | None:
+    """The request a network error or a broken limit happened on, for the finding's curl line."""
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    if request is None or not url:
+        return None
+    body = request.body
+    return RecordedExchange(
+        method=str(request.method),
+        url=str(url),
+        request_headers={str(k): str(v) for k, v in dict(request.headers or {}).items()},
+        request_body_b64=b64(body.encode() if isinstance(body, str) else body),
+        status=None,
+        response_headers={},
+        response_body_b64=None,
+        error=str(error).splitlines()[0] if str(error) else error.__class__.__name__,
     )
 
 
@@ -269,6 +334,8 @@ def _collect(
         entry.by_phase[phase] += 1
         status = interaction.response.status_code if interaction.response is not None else None
         entry.by_status[str(status) if status is not None else "error"] += 1
+        if status is not None and 300 <= status < 400:
+            _redirect_finding(interaction, label, phase, findings=findings, specs=specs, node=node, options=options)
     for case_id, checks in recorder.checks.items():
         for check in checks:
             if check.failure_info is None:
@@ -296,6 +363,33 @@ def _collect(
                 seed=options.seed,
             )
             findings.setdefault(finding.key, finding)
+
+
+def _redirect_finding(
+    interaction: Any,
+    label: str,
+    phase: str,
+    *,
+    findings: dict[str, Finding],
+    specs: Mapping[str, SignedOperation],
+    node: Any,
+    options: GateOptions,
+) -> None:
+    headers = {k.lower(): v for k, v in _headers(interaction.response.headers).items()}
+    elsewhere = bounded.off_host_redirect(str(interaction.request.uri), interaction.response.status_code, headers)
+    if elsewhere is None:
+        return
+    finding = Finding(
+        operation=label,
+        check="offhost_redirect",
+        rule=BUILTIN_RULES["offhost_redirect"],
+        message=f"{interaction.response.status_code} redirect to another host {elsewhere} (not followed)",
+        phase=phase,
+        request=recorded_request(node.value, specs),
+        exchange=recorded_exchange(interaction),
+        seed=options.seed,
+    )
+    findings.setdefault(finding.key, finding)
 
 
 def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any], message: str = "") -> bool:

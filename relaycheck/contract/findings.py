@@ -28,6 +28,9 @@ BUILTIN_RULES: dict[str, str] = {
     "max_response_time": "responses MUST arrive within the configured time limit",
     "allow_header_conformance": "405 answers MUST carry an Allow header listing the declared methods",
     "network_error": "the target MUST answer every request (no reset, timeout or garbage)",
+    "answer_limit": "answers MUST stay within relaycheck's limits (size, compression, nesting, headers, transfer rate)"
+    " and be HTTP",
+    "offhost_redirect": "answers MUST NOT redirect to another host (relaycheck does not follow)",
 }
 
 SIGNING_MODES = ("none", "valid", "wrong-key", "stale", "tampered", "malformed")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from relaycheck import bounded
 from relaycheck.config import DEFAULT_SEED
 from relaycheck.contract import corrections, relay_checks
 from relaycheck.contract import probes as probe_mod
@@ -91,6 +92,10 @@ class GateResult:
     operations: list[str]
     #: Why parts of the lifecycle probe were not exercised (setup the target refused): not findings.
     notes: list[str] = field(default_factory=list)
+    #: Why the run could not judge the target (verdict "error"), in one sentence.
+    reason: str | None = None
+    #: What was measured before an early stop (target probe, schema fetch).
+    measured: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failing(self) -> list[Finding]:
@@ -215,12 +220,16 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
     finally:
         progress.finish()
         findings = _dedupe(findings)
+        reason = None
+        unanswered = _nothing_answered(stats, findings) if stop_reason in ("completed", "max_time") else None
+        if unanswered is not None:
+            stop_reason, reason = "no_answer", unanswered
         stale = apply_deviations(findings, deviations)
         if baseline is not None:
             apply_baseline(findings, baseline)
         result = GateResult(
             findings=findings, stats=stats, stale_deviations=stale, stop_reason=stop_reason, errors=errors,
-            seconds=time.monotonic() - started, operations=operations, notes=notes,
+            seconds=time.monotonic() - started, operations=operations, notes=notes, reason=reason,
         )
         write_reports(config, result, extra)
     return result
@@ -467,6 +476,23 @@ def _count(stats: dict[str, OperationStats], phase: str, statuses: dict[str, lis
         entry.by_phase[phase] += len(seen)
         for status in seen:
             entry.by_status[str(status) if status is not None else "error"] += 1
+
+
+#: Findings that mean "no usable answer came back" rather than "the answer broke the contract".
+_NO_ANSWER_CHECKS = ("network_error", "answer_limit")
+
+
+def _nothing_answered(stats: dict[str, OperationStats], findings: list[Finding]) -> str | None:
+    """The reason the run could not judge the target when every request hung, else None.
+
+    A target that answers badly (resets, garbage, oversized bodies) was judged: those are findings.
+    """
+    answered = sum(n for s in stats.values() for status, n in s.by_status.items() if status != "error")
+    failed = [f for f in findings if f.check in _NO_ANSWER_CHECKS]
+    if answered or not failed or not all(bounded.NO_ANSWER in f.message for f in failed):
+        return None
+    return (f"every request hung: no answer from the target ({len(failed)} operations, e.g. "
+            f"{failed[0].operation}: {failed[0].message})")
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from relaycheck import bounded
 from relaycheck.contract import answer_checks, relay_checks
 from relaycheck.contract.answer_checks import validation_refused
 from relaycheck.contract.findings import BUILTIN_RULES, Finding, RecordedExchange, RecordedRequest, b64
@@ -211,9 +212,11 @@ class Lifecycle:
         except httpx.HTTPError as exc:
             exchange = RecordedExchange(method=method, url=url, request_headers=headers, request_body_b64=b64(content),
                                         status=None, response_headers={}, response_body_b64=None,
-                                        elapsed_s=time.time() - sent, error=f"{exc.__class__.__name__}: {exc}")
+                                        elapsed_s=time.time() - sent,
+                                        error=bounded.error_text(exc))
             self._record(label, exchange)
-            self._finding(label, "network_error", BUILTIN_RULES["network_error"], f"{description}: {exc}",
+            check = bounded.finding_check(exc)
+            self._finding(label, check, BUILTIN_RULES[check], f"{description}: {bounded.describe_httpx_error(exc)}",
                           request=request, exchange=exchange)
             raise _Stop() from None
         received = time.time()
@@ -489,7 +492,7 @@ def run_lifecycle(
     if not operations & set(OPERATIONS):
         return LifecycleResult()
     result = LifecycleResult()
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with bounded.client(timeout, base_url=base_url) as client:
         for attempt in range(ATTEMPTS):
             walk = Lifecycle(client, base_url, document, signer, rules, seed=seed, operations=operations,
                              result=result)

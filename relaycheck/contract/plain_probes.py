@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
+from relaycheck import bounded
 from relaycheck.contract import relay_checks
 from relaycheck.contract.findings import Finding
 from relaycheck.contract.probes import Probe, base_request, judge, send
@@ -56,7 +55,7 @@ def run_plain(
     """Findings, statuses per operation, and whether the target stopped accepting connections."""
     findings: dict[str, Finding] = {}
     statuses: dict[str, list[int | None]] = {}
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with bounded.client(timeout, base_url=base_url) as client:
         for index, probe in enumerate(rows):
             for _ in range(int(probe.expect.get("repeats", REPEATS))):
                 if deadline is not None and time.monotonic() > deadline:
@@ -75,6 +74,11 @@ def run_plain(
                 # A refused connection means the target is gone; a reset mid-answer is the finding.
                 if exchange.status is None and (exchange.error or "").startswith("ConnectError"):
                     return list(findings.values()), statuses, True
+                # A hung or refused answer says all there is to say: repeating it only spends the budget.
+                error = exchange.error or ""
+                if exchange.status is None and (error.startswith(bounded.REJECTED_PREFIX)
+                                                or bounded.NO_ANSWER in error):
+                    break
             if progress is not None:
                 progress(index + 1, len(rows))
     return list(findings.values()), statuses, False

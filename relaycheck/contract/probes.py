@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from relaycheck import bounded
 from relaycheck.contract import answer_checks, relay_checks
 from relaycheck.contract.findings import (
     BUILTIN_RULES,
@@ -385,11 +386,10 @@ def send(client: httpx.Client, base_url: str, request: RecordedRequest) -> tuple
         )
         return exchange, body, sent, received
     except httpx.HTTPError as exc:
-        reason = (str(exc) or exc.__class__.__name__).splitlines()[0]
         exchange = RecordedExchange(
             method=request.method, url=url, request_headers=headers, request_body_b64=b64(content), status=None,
             response_headers={}, response_body_b64=None, elapsed_s=time.time() - sent,
-            error=f"{exc.__class__.__name__}: {reason}",
+            error=bounded.error_text(exc),
         )
         return exchange, b"", sent, time.time()
 
@@ -422,10 +422,15 @@ def judge(
     """
     out: list[tuple[str, str, str]] = []
     if exchange.status is None:
-        return [("network_error", BUILTIN_RULES["network_error"], exchange.error or "no response")]
+        check = "answer_limit" if (exchange.error or "").startswith(bounded.REJECTED_PREFIX) else "network_error"
+        return [(check, BUILTIN_RULES[check], exchange.error or "no response")]
     status = exchange.status
     expect = probe.expect
     what = f"{probe.operation} with {probe.description}"
+    elsewhere = bounded.off_host_redirect(exchange.url, status, exchange.response_headers)
+    if elsewhere is not None:
+        out.append(("offhost_redirect", BUILTIN_RULES["offhost_redirect"],
+                    f"{what}: {status} redirect to another host {elsewhere} (not followed)"))
     parsed = relay_checks.Exchange(
         method=probe.request.method, path=probe.request.path, status=status, headers=exchange.response_headers,
         body=body, query=dict(probe.request.query), sent_at=sent, received_at=received,
@@ -516,7 +521,7 @@ def run_probes(
     specs = signed_operations(document)
     findings: dict[str, Finding] = {}
     statuses: dict[str, list[int | None]] = {}
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with bounded.client(timeout, base_url=base_url) as client:
         for index, probe in enumerate(probes):
             if deadline is not None and time.monotonic() > deadline:
                 break
@@ -563,7 +568,7 @@ def run_paging(
 
     findings: list[Finding] = []
     statuses: dict[str, list[int | None]] = {}
-    with httpx.Client(timeout=timeout) as client:
+    with bounded.client(timeout, base_url=base_url) as client:
         for label, size in paging_probes(document):
             if operations is not None and label not in operations:
                 continue

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from relaycheck import bounded
 from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED
 from relaycheck.contract import probes as probe_mod
 from relaycheck.contract import relay_checks
@@ -27,7 +28,8 @@ from relaycheck.target import open_target
 _REPLAY_TIMEOUT_S = 10.0
 #: Checks judged from the status alone; the Schemathesis versions need generation metadata.
 _STATUS_CHECKS = ("not_a_server_error", "negative_data_rejection", "positive_data_acceptance", "unsupported_method",
-                  "max_response_time", "network_error", "ignored_auth", "missing_required_header")
+                  "max_response_time", "network_error", "ignored_auth", "missing_required_header", "answer_limit",
+                  "offhost_redirect")
 _CONFORMANCE_CHECKS = ("status_code_conformance", "content_type_conformance", "response_schema_conformance",
                        "response_headers_conformance")
 
@@ -104,7 +106,7 @@ def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome
         if rules is None:
             rules = relay_checks.context_for(document)
         matched: list[tuple[str, str, str]] = []
-        with httpx.Client(timeout=_REPLAY_TIMEOUT_S) as client:
+        with bounded.client(_REPLAY_TIMEOUT_S, base_url=base_url) as client:
             # A plain-table row was sent several times: an intermittent fault (a reset in four) shows
             # only over as many sends.
             for _ in range(max(1, int(expect.get("repeats", 1)))):
@@ -139,10 +141,11 @@ def _replay_engine_finding(
         headers.setdefault("Content-Type", "application/json")
     sent = time.time()
     try:
-        with httpx.Client(timeout=_REPLAY_TIMEOUT_S) as client:
+        with bounded.client(_REPLAY_TIMEOUT_S, base_url=base_url) as client:
             response = client.request(wire.method, url, content=content, headers=headers)
     except httpx.HTTPError as exc:
-        return _outcome(finding, base_url, finding.check == "network_error", f"{exc.__class__.__name__}: {exc}")
+        reason = bounded.error_text(exc)
+        return _outcome(finding, base_url, finding.check in ("network_error", "answer_limit"), reason)
     received = time.time()
     status = response.status_code
     check = finding.check
@@ -165,6 +168,8 @@ def _replay_engine_finding(
             "unsupported_method": status != 405 or "allow" not in response.headers,
             "max_response_time": received - sent > MAX_RESPONSE_TIME_S,
             "network_error": False,
+            "answer_limit": False,  # the answer came through every limit
+            "offhost_redirect": bounded.off_host_redirect(url, status, response.headers) is not None,
             "ignored_auth": 200 <= status < 300,
             "missing_required_header": 200 <= status < 300,
         }[check]

@@ -75,7 +75,9 @@ def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
         "finished": utc_now(),
         "duration_s": round(result.seconds, 3),
         "stop_reason": result.stop_reason,
-        "verdict": "pass" if not failing and result.stop_reason == "completed" else "fail",
+        "verdict": verdict(result),
+        "reason": result.reason,
+        "measured": result.measured,
         "counts": {
             "operations": len(result.operations),
             "operations_exercised": sum(1 for o in operations if o["requests"]),
@@ -91,6 +93,16 @@ def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
         "errors": result.errors,
         "notes": result.notes,
     }
+
+
+#: Stops after which the gate could not judge the target: verdict "error", whatever was found.
+ERROR_STOPS = frozenset({"error", "interrupted", "fatal_error", "no_answer"})
+
+
+def verdict(result: GateResult) -> str:
+    if result.stop_reason in ERROR_STOPS:
+        return "error"
+    return "pass" if not result.failing and result.stop_reason == "completed" else "fail"
 
 
 def write_finding(directory: Path, finding: Finding, config: GateConfig) -> None:
@@ -236,7 +248,7 @@ background:#f6f6f6;padding:.5em}}</style></head><body>
 <h1>relaycheck contract — {e(summary['verdict'].upper())}</h1>
 <p>target <code>{e(summary['target'])}</code> · level {e(summary['level'])} · seed {summary['seed']} ·
 schema sha256 <code>{e(str(summary['schema']['sha256']))}</code> · {summary['duration_s']:.1f} s ·
-stop: {e(summary['stop_reason'])}</p>
+stop: {e(summary['stop_reason'])}{e(' — ' + summary['reason']) if summary.get('reason') else ''}</p>
 <p>{counts['operations_exercised']}/{counts['operations']} operations exercised · {counts['requests']} requests ·
 {counts['failing']} failing findings · {counts['known_deviations']} known deviations ·
 {counts['baselined']} baselined</p>
