@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import jsonschema_rs
 
+from relaycheck import bounded
 from relaycheck.contract.documents import SCHEMA_CHECK
 from relaycheck.contract.findings import Finding, RecordedExchange, RecordedRequest
 from relaycheck.contract.strict_rules import ITEMS, RuleOutcome, StrictRule, flatten, subject_schema
@@ -60,7 +61,7 @@ def gather(
     """Ask the server about each applied rule it can be asked about; the rest become notes."""
     report = CorrectionReport()
     code_only: dict[str, list[str]] = {}
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with bounded.client(timeout, base_url=base_url) as client:
         asker = _Asker(client, base_url, published, signer, report)
         for outcome in applied:
             label = outcome.operation or outcome.rule.subject.operation

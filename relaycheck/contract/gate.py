@@ -338,7 +338,7 @@ def _not_served(config: GateConfig, document: dict[str, Any], operations: list[s
     if config.schema.origin.startswith(config.base_url.rstrip("/") + "/"):
         return []
     missing: list[str] = []
-    with httpx.Client(timeout=config.request_timeout, follow_redirects=False) as client:
+    with bounded.client(config.request_timeout, base_url=config.base_url) as client:
         for label in operations:
             method, path = label.split(" ", 1)
             concrete = re.sub(r"\{[^/}]+\}", "relaycheck", path)

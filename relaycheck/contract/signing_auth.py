@@ -148,12 +148,15 @@ def login(base_url: str, document: Mapping[str, Any], signer: Signer, *, timeout
     """A JWT from the Relay's wallet login, or None when the document has no login or it refuses."""
     import httpx
 
+    from relaycheck import bounded
+
     spec = next((s for s in signed_operations(document).values() if s.scheme == "personal"), None)
     if spec is None:
         return None
     signed = sign_parts(spec, signer, {}, {}, {})
     try:
-        response = httpx.post(base_url.rstrip("/") + spec.label.split(" ", 1)[1], json=signed.body, timeout=timeout)
+        with bounded.client(timeout, base_url=base_url) as client:
+            response = client.post(base_url.rstrip("/") + spec.label.split(" ", 1)[1], json=signed.body)
         data = response.json().get("data") if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
