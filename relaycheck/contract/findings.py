@@ -179,8 +179,16 @@ class Finding:
         return hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
     @property
+    def is_note(self) -> bool:
+        """A schema-document finding no request can show (known from the Relay's code): a note, not a failure.
+
+        A failing finding always carries the request that shows it; one without is relaycheck's defect.
+        """
+        return self.request is None and self.phase == "schema"
+
+    @property
     def fails_gate(self) -> bool:
-        return self.deviation is None and not self.baselined
+        return self.deviation is None and not self.baselined and not self.is_note
 
     def curl(self, base_url: str) -> str:
         if self.exchange is not None and self.exchange.url:
