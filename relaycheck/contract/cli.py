@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Schemathesis phases to run (comma-separated)")
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
+    parser.add_argument("-v", "--verbose", action="store_true", default=False,
+                        help="also print the coverage table and every finding, not only the defects")
 
 
 def _positive(settings: Settings, key: str, kind: type = int) -> Any:
@@ -144,7 +147,7 @@ def run(settings: Settings) -> int:
             target_recipe=recipe,
             out=sys.stdout,
         )
-        result = run_gate(config, write_all)
+        result = run_gate(config, functools.partial(write_all, verbose=bool(settings.get("verbose"))))
     print(f"relaycheck contract: reports in {report_dir}/ (summary.json, junit.xml, report.html)", flush=True)
     if result.stop_reason == "interrupted":
         return exitcodes.INTERRUPTED
