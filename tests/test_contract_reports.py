@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from tests.plugins.contract import GateRun, RunGate
+from tests.plugins.contract import GateRun, RunGate, StartMisbehaving
 
 pytestmark = pytest.mark.fixture_relay
 
@@ -27,8 +32,14 @@ def test_summary_carries_provenance_coverage_and_findings(broken_run: GateRun) -
     assert row["requests_by_phase"]["coverage"] > 0 and row["requests_by_status"]["200"] > 0
     finding = broken_run.fired("relay_node_counts_ordered", "GET /v1/network/nodes/number")[0]
     assert finding["rule"] == "node counts MUST satisfy busy <= active <= all"
-    for key in ("curl", "replay", "regression_test", "recorded_exchange", "seed"):
+    for key in ("curl", "replay", "seed"):
         assert finding["reproduce"][key] is not None, key
+    defect = next(d for d in summary["defects"] if d["id"] == finding["defect"])
+    assert defect["fails_gate"] and finding["id"] in defect["occurrences"]
+    for key in ("curl", "replay", "regression_test", "recorded_exchange", "seed"):
+        assert defect["reproduce"][key] is not None, key
+    assert Path(defect["reproduce"]["regression_test"]).is_file()
+    assert summary["counts"]["failing_defects"] == sum(1 for d in summary["defects"] if d["fails_gate"])
 
 
 def test_the_signing_key_never_reaches_a_report(run_gate: RunGate, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,6 +59,11 @@ def test_junit_has_one_case_per_operation(broken_run: GateRun) -> None:
     assert set(cases) == {"GET /v1/network/nodes/number", "GET /v1/now"}
     failure = cases["GET /v1/network/nodes/number"].find("failure")
     assert failure is not None and "busy <= active <= all" in (failure.get("message") or "")
+    # The failure lists that operation's defects, each once, with its reproduction.
+    ids = {d["id"] for d in broken_run.summary["defects"]
+           if d["fails_gate"] and "GET /v1/network/nodes/number" in d["operations"]}
+    assert ids and all((failure.text or "").count(f"{i} [") == 1 for i in ids)
+    assert "curl: curl " in (failure.text or "")
     assert cases["GET /v1/now"].find("failure") is None
 
 
@@ -56,5 +72,47 @@ def test_html_and_console_show_coverage_and_findings(broken_run: GateRun) -> Non
     assert "<h2>Coverage</h2>" in html and "GET /v1/network/nodes/number" in html
     assert "relay_node_counts_ordered" in html
     assert "verdict: FAIL" in broken_run.output
-    assert "FINDING" in broken_run.output and "relaycheck replay --finding" in broken_run.output
+    assert "relaycheck replay --finding" in broken_run.output and "FINDING" not in broken_run.output
     assert "2/2 operations" in broken_run.output
+
+
+def test_verbose_console_lists_every_finding(run_gate: RunGate) -> None:
+    run = run_gate("--include", "GET /v1/network/nodes/number", "-v", fault="busy-gt-active")
+    assert "FINDING " in run.output and "relay_node_counts_ordered" in run.output
+    assert any(line.split()[:2] == ["operation", "requests"] for line in run.output.splitlines() if line.strip())
+
+
+def test_huge_bodies_are_cut_with_length_and_hash(run_gate: RunGate, misbehaving_target: StartMisbehaving) -> None:
+    run = run_gate("--relay-url", misbehaving_target("huge"), "--max-examples", "2", "--request-timeout", "2",
+                   "--include", "GET /v1/now", "--probes", "")
+    cut = [f["exchange"] for f in run.summary["findings"] if (f.get("exchange") or {}).get("response_body_sha256")]
+    assert cut, "a body larger than the report keeps MUST be cut with its length and sha256"
+    assert all(e["response_body_length"] > 60_000 and len(e["response_body_sha256"]) == 64 for e in cut)
+    size = sum(p.stat().st_size for p in run.report_dir.rglob("*") if p.is_file())
+    assert size < 1_000_000, f"reports of a run on 8 MB answers MUST stay small, got {size} bytes"
+
+
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_CHROMIUM is None, reason="needs the Debian chromium package (.ci/run installs it)")
+def test_html_renders_in_a_real_browser(as_is_gate: GateRun, tmp_path: Path) -> None:
+    """Headless Chromium renders the page offline; the shown-defects count is computed by the page's
+    script, so reading it proves the DOM was rendered, not just the file read."""
+    assert _CHROMIUM is not None
+    page = as_is_gate.report_dir / "report.html"
+    dom = subprocess.run(
+        [_CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    summary = as_is_gate.summary
+    failing = [d for d in summary["defects"] if d["fails_gate"]]
+    shown = re.search(r'<span id="shown">([^<]*)</span>', dom)
+    assert shown is not None and shown.group(1) == str(len(failing)), "the page's script MUST count the defects"
+    occurrences = re.search(r'<span id="shown-occurrences">([^<]*)</span>', dom)
+    assert occurrences is not None and occurrences.group(1) == str(sum(d["count"] for d in failing))
+    curl = re.search(r'<pre class="curl">([^<]*)</pre>', dom)
+    assert curl is not None and html.unescape(curl.group(1)) == failing[0]["reproduce"]["curl"]
+    assert 'id="defect-count">' + str(summary["counts"]["failing_defects"]) in dom

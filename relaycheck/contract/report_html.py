@@ -26,6 +26,7 @@ vertical-align:top}td.l,th.l{text-align:left}.ok{background:#dfd}.miss{backgroun
 pre{white-space:pre-wrap;word-break:break-all;background:#f5f5f5;padding:.4em .6em;margin:.3em 0}
 pre.curl{background:#eef6ee;border:1px solid #cdc}.filters{background:#f3f3f8;padding:.5em .8em;border-radius:4px}
 .filters select{margin-right:1em;max-width:22em}.hidden{display:none}.occ td{font-size:.9em}
+details{max-width:100%;overflow-x:auto}
 """
 
 # The count of shown defects is computed here, so a self-test reading it proves the page was rendered.
