@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,6 +166,7 @@ def test_every_defect_reproduction_fails_on_as_is_and_passes_on_conforming(
     signer, as_is, conforming = replay_relays
     failing = [d for d in as_is_gate.summary["defects"] if d["fails_gate"]]
     assert failing
+    curled = 0
     for defect in failing:
         data = load_finding(as_is_gate.report_dir / "defects" / defect["id"])
         as_is.reset()
@@ -170,6 +175,26 @@ def test_every_defect_reproduction_fails_on_as_is_and_passes_on_conforming(
         conforming.reset()
         fixed = replay(data, conforming.url, signer)
         assert not fixed.reproduced, f"{defect['id']} MUST be gone on conforming: {fixed.explanation}"
+        if _CURL and data["request"]["signing"] == "none":
+            # The curl line itself, aimed at a fresh as-is relay, gets the recorded answer again (a signed
+            # request's recorded signature is stale after 60 s: the replay above re-signs it instead).
+            as_is.reset()
+            assert _curl_status(defect["reproduce"]["curl"], as_is_gate.summary["target"], as_is.url) == \
+                data["exchange"]["status"], defect["reproduce"]["curl"]
+            curled += 1
+    assert curled or not _CURL
+
+
+_CURL = shutil.which("curl")
+
+
+def _curl_status(line: str, recorded: str, target: str) -> int:
+    assert _CURL is not None
+    argv = [target + a[len(recorded):] if a.startswith(recorded) else a for a in shlex.split(line)]
+    assert argv[0] == "curl"
+    done = subprocess.run([_CURL, "-s", "-o", os.devnull, "-w", "%{http_code}", "--max-time", "10", *argv[1:]],
+                          capture_output=True, text=True, timeout=30, check=False)
+    return int(done.stdout or 0)
 
 
 @pytest.mark.fixture_relay

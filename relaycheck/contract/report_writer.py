@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shlex
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group
-from relaycheck.contract.findings import Finding
+from relaycheck.contract.findings import Finding, RecordedExchange
 from relaycheck.contract.gate import GateConfig, GateResult
 from relaycheck.contract.report_html import html_report
 from relaycheck.reports import utc_now, write_json, write_text
@@ -21,6 +24,8 @@ DEFECTS_DIR = "defects"
 #: A response body kept in full in a defect's own folder, cut to this in summary.json's findings.
 EXCHANGE_BODY_LIMIT = 65536
 SUMMARY_BODY_LIMIT = 512
+#: Of a body of an occurrence that is not its defect's reproduction.
+OCCURRENCE_BODY_LIMIT = 160
 
 
 def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, verbose: bool = False) -> None:
@@ -85,12 +90,25 @@ def _defect_entry(config: GateConfig, defect: Defect) -> dict[str, Any]:
 def _finding_entry(config: GateConfig, finding: Finding, defect: dict[str, Any]) -> dict[str, Any]:
     entry = finding.to_dict(config.base_url)
     if finding.exchange is not None:
-        entry["exchange"] = finding.exchange.truncated(SUMMARY_BODY_LIMIT).to_dict()
+        if finding.id == defect["reproduce"]["finding"]:
+            entry["exchange"] = finding.exchange.truncated(SUMMARY_BODY_LIMIT).to_dict()
+        else:
+            # The defect's reproduction carries the exchange; another occurrence keeps what tells it
+            # apart (URL, status, media type, the body's head, length and hash), its request beside it.
+            entry["exchange"] = _digest(finding.exchange).to_dict()
     entry["defect"] = defect["id"]
     entry["note"] = finding.is_note
     # The defect's entry carries its regression test and recorded exchange: one per defect, not per finding.
     entry["reproduce"].update({"replay": defect["reproduce"]["replay"], "seed": finding.seed})
     return entry
+
+
+def _digest(exchange: RecordedExchange) -> RecordedExchange:
+    body = base64.b64decode(exchange.response_body_b64) if exchange.response_body_b64 else b""
+    kept = {k: v for k, v in exchange.response_headers.items() if k.lower() == "content-type"}
+    return replace(exchange.truncated(OCCURRENCE_BODY_LIMIT), request_headers={}, request_body_b64=None,
+                   response_headers=kept, response_body_length=exchange.response_body_length or len(body),
+                   response_body_sha256=exchange.response_body_sha256 or hashlib.sha256(body).hexdigest())
 
 
 def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] | None = None) -> dict[str, Any]:
