@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT
 
@@ -26,7 +27,8 @@ vertical-align:top}td.l,th.l{text-align:left}.ok{background:#dfd}.miss{backgroun
 pre{white-space:pre-wrap;word-break:break-all;background:#f5f5f5;padding:.4em .6em;margin:.3em 0}
 pre.curl{background:#eef6ee;border:1px solid #cdc}.filters{background:#f3f3f8;padding:.5em .8em;border-radius:4px}
 .filters select{margin-right:1em;max-width:22em}.hidden{display:none}.occ td{font-size:.9em}
-details{max-width:100%;overflow-x:auto}
+table.occ{width:100%;table-layout:fixed}.occ td{overflow-wrap:anywhere}.occ .c-op{width:24%}.occ .c-req{width:36%}
+.occ .c-st{width:4em}code{word-break:break-all}
 """
 
 # The count of shown defects is computed here, so a self-test reading it proves the page was rendered.
@@ -82,7 +84,9 @@ def _exchange_html(finding: dict[str, Any]) -> str:
 def _request_line(finding: dict[str, Any]) -> str:
     exchange = finding.get("exchange")
     if exchange:
-        return f"{exchange['method']} {exchange['url']}"
+        # The host is the run's own target, the same on every row: the path and query tell rows apart.
+        parts = urlsplit(exchange["url"])
+        return f"{exchange['method']} {parts.path}{'?' + parts.query if parts.query else ''}"
     request = finding.get("request")
     return f"{request['method']} {request['path']}" if request else ""
 
@@ -121,8 +125,8 @@ def _defect_html(defect: dict[str, Any], findings: dict[str, dict[str, Any]]) ->
         f"{len(operations)} operation{many}: {_e(', '.join(operations[:6]))}{' …' if len(operations) > 6 else ''}"
         f"</div><p>cause: answered <b>{_e(cause['status'])}</b> {_e(cause['media_type'])}{body}{said}</p>"
         f"{reproduction}"
-        f"<details><summary>every occurrence ({defect['count']})</summary><table class='occ'><tr><th class='l'>"
-        f"operation</th><th class='l'>request</th><th>status</th><th class='l'>message</th></tr>{occurrences}"
+        f"<details><summary>every occurrence ({defect['count']})</summary><table class='occ'><tr><th class='l c-op'>"
+        f"operation</th><th class='l c-req'>request</th><th class='c-st'>status</th><th class='l'>message</th></tr>{occurrences}"
         f"</table></details></section>"
     )
 
