@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import shutil
@@ -116,3 +117,22 @@ def test_html_renders_in_a_real_browser(as_is_gate: GateRun, tmp_path: Path) -> 
     curl = re.search(r'<pre class="curl">([^<]*)</pre>', dom)
     assert curl is not None and html.unescape(curl.group(1)) == failing[0]["reproduce"]["curl"]
     assert 'id="defect-count">' + str(summary["counts"]["failing_defects"]) in dom
+
+
+def test_html_shows_accepted_defects_apart_and_stale_deviations(as_is_gate: GateRun) -> None:
+    from relaycheck.contract.report_html import html_report
+
+    summary = copy.deepcopy(as_is_gate.summary)
+    failing = [d for d in summary["defects"] if d["fails_gate"]]
+    accepted, baselined = failing[0], failing[1]
+    accepted.update(fails_gate=False, deviation={"reason": "gin answers 404", "link": "https://example.org/x"})
+    baselined.update(fails_gate=False, baselined=True)
+    summary["stale_deviations"] = [{"operation": "*", "check": "*", "defect": "D-0123456789", "reason": "fixed",
+                                    "link": "https://example.org/y", "contains": "", "matched": 0}]
+    page = html_report(summary)
+    shown, apart = page.split("<div id=\"accepted\">", 1)
+    apart, rest = apart.split("<h2>Stale deviations</h2>", 1)
+    for defect in (accepted, baselined):
+        assert defect["id"] not in shown.split("<div id=\"defects\">", 1)[1] and defect["id"] in apart
+    assert "known deviation: gin answers 404" in apart and "baselined" in apart
+    assert "D-0123456789" in rest.split("</ul>", 1)[0]

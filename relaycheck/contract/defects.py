@@ -230,8 +230,8 @@ class Defect:
         answer = c["status"] + (f" {c['media_type']}" if c["media_type"] else "")
         spread = f"{len(self.findings)} occurrence{'s' if len(self.findings) != 1 else ''}"
         spread += f" on {len(self.operations)} operation{'s' if len(self.operations) != 1 else ''}"
-        said = c["detail"] or c["rule"]
-        return f"{self.rule} — answered {answer}: {said} ({spread})" if c["status"] != "-" else \
+        said = f": {c['detail']}" if c["detail"] else ""
+        return f"{self.rule} — answered {answer}{said} ({spread})" if c["status"] != "-" else \
             f"{self.rule} ({spread})"
 
 

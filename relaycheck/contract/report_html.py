@@ -126,7 +126,8 @@ def _defect_html(defect: dict[str, Any], findings: dict[str, dict[str, Any]]) ->
         f"</div><p>cause: answered <b>{_e(cause['status'])}</b> {_e(cause['media_type'])}{body}{said}</p>"
         f"{reproduction}"
         f"<details><summary>every occurrence ({defect['count']})</summary><table class='occ'><tr><th class='l c-op'>"
-        f"operation</th><th class='l c-req'>request</th><th class='c-st'>status</th><th class='l'>message</th></tr>{occurrences}"
+        f"operation</th><th class='l c-req'>request</th><th class='c-st'>status</th><th class='l'>message</th></tr>"
+        f"{occurrences}"
         f"</table></details></section>"
     )
 
