@@ -207,3 +207,30 @@ def test_rerun_with_the_same_seed_names_the_same_defects(as_is_gate: GateRun, tm
                              "--probes", "", "--phases", "coverage"], tmp_path / "baselined")
     assert accepted.code == 0, accepted.output
     assert accepted.summary["counts"]["baselined"] > 0
+
+
+def test_a_failing_finding_without_request_is_flagged_as_relaycheck_defect(tmp_path: Path) -> None:
+    import io
+
+    from relaycheck.contract.documents import Level
+    from relaycheck.contract.engine import OperationStats
+    from relaycheck.contract.gate import GateConfig, GateResult
+    from relaycheck.contract.report_writer import write_all
+    from relaycheck.schema import LoadedSchema
+
+    lost = Finding(operation="GET /v1/now", check="network_error", rule="the target MUST answer",
+                   message="ReadTimeout: timed out", phase="coverage")
+    shown = _undeclared("GET /v1/now", "POST")
+    out = io.StringIO()
+    config = GateConfig(base_url="http://127.0.0.1:9", schema=LoadedSchema({}, b"{}", "test"), level=Level.STRICT,
+                        signer=Signer.from_env(), report_dir=tmp_path, out=out)
+    result = GateResult(findings=[lost, shown], stats={"GET /v1/now": OperationStats()}, stale_deviations=[],
+                        stop_reason="completed", errors=[], seconds=0.1, operations=["GET /v1/now"])
+    write_all(config, result, {})
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    flagged = [d for d in summary["defects"] if not d["reproduce"]["curl"]]
+    assert [d["check"] for d in flagged] == ["network_error"] and flagged[0]["fails_gate"]
+    assert "(no request recorded: a relaycheck defect)" in out.getvalue()
+    assert "no request recorded: this is a defect of relaycheck" in (tmp_path / "report.html").read_text()
+    assert not (tmp_path / "defects" / flagged[0]["id"]).exists()
+    assert (tmp_path / "defects" / defect_id(shown) / "curl.sh").is_file()
