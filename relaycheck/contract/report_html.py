@@ -28,7 +28,7 @@ pre{white-space:pre-wrap;word-break:break-all;background:#f5f5f5;padding:.4em .6
 pre.curl{background:#eef6ee;border:1px solid #cdc}.filters{background:#f3f3f8;padding:.5em .8em;border-radius:4px}
 .filters select{margin-right:1em;max-width:22em}.hidden{display:none}.occ td{font-size:.9em}
 table.occ{width:100%;table-layout:fixed}.occ td{overflow-wrap:anywhere}.occ .c-op{width:24%}.occ .c-req{width:36%}
-.occ .c-st{width:4em}code{word-break:break-all}
+.occ .c-st{width:4em}p code{overflow-wrap:anywhere}
 """
 
 # The count of shown defects is computed here, so a self-test reading it proves the page was rendered.
