@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only operations matching (label 'GET /v1/now', path or operationId; repeatable)")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip operations matching (repeatable)")
-    parser.add_argument("--baseline", metavar="FILE", help="a previous contract summary.json: only new findings fail")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="a previous contract summary.json (or {\"defects\": [ids]}): only new findings fail")
     parser.add_argument("--deviations", metavar="FILE",
                         help="known deviations to accept (TOML file, or a name in fixtures/deviations: relay-2.5)")
     parser.add_argument("--behaviour", default="conforming",
