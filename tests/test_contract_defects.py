@@ -148,6 +148,11 @@ def test_as_is_known_defects_show_once_with_their_occurrences(as_is_gate: GateRu
         if defect["fails_gate"]:
             assert rows.count(defect["id"]) == 1, f"{defect['id']} MUST be one row of the closing table"
             assert html.count(f"<span class='id'>{defect['id']}</span>") == 1, defect["id"]
+    # A panic on a malformed signature is a 5xx and an unanswered signature check at once: linked both ways.
+    crash = [d for d in defects.values() if d["check"] == "signature_rejected" and d["severity"] == "crash"]
+    assert crash and crash[0]["related"], crash
+    for defect in defects.values():
+        assert all(defect["id"] in defects[other]["related"] for other in defect["related"])
     assert "FINDING " not in as_is_gate.output, "the console lists defects, not every finding (that is -v)"
 
 

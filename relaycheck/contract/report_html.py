@@ -114,6 +114,9 @@ def _defect_html(defect: dict[str, Any], findings: dict[str, dict[str, Any]]) ->
     said = f" · {_e(cause['detail'])}" if cause["detail"] else ""
     operations = defect["operations"]
     many = "s" if len(operations) != 1 else ""
+    related = (f"<p class='where'>the same requests also break: "
+               f"{', '.join(f'<span class=id>{_e(i)}</span>' for i in defect.get('related') or [])}</p>"
+               if defect.get("related") else "")
     return (
         f"<section class='defect {_e(defect['severity'])}' data-severity='{_e(defect['severity'])}' "
         f"data-check='{_e(defect['check'])}' data-count='{defect['count']}' "
@@ -124,6 +127,7 @@ def _defect_html(defect: dict[str, Any], findings: dict[str, dict[str, Any]]) ->
         f"<div class='where'>{defect['count']} occurrence{'s' if defect['count'] != 1 else ''} on "
         f"{len(operations)} operation{many}: {_e(', '.join(operations[:6]))}{' …' if len(operations) > 6 else ''}"
         f"</div><p>cause: answered <b>{_e(cause['status'])}</b> {_e(cause['media_type'])}{body}{said}</p>"
+        f"{related}"
         f"{reproduction}"
         f"<details><summary>every occurrence ({defect['count']})</summary><table class='occ'><tr><th class='l c-op'>"
         f"operation</th><th class='l c-req'>request</th><th class='c-st'>status</th><th class='l'>message</th></tr>"

@@ -111,6 +111,24 @@ def _digest(exchange: RecordedExchange) -> RecordedExchange:
                    response_body_sha256=exchange.response_body_sha256 or hashlib.sha256(body).hexdigest())
 
 
+def _related(defects: list[Defect]) -> list[list[str]]:
+    """Per defect, the other defects seen on the very same requests: often one bug broken several ways
+    (a panic is a 5xx, a missing Content-Type and an unanswered signature check at once)."""
+    by_request: dict[tuple[str, str], set[str]] = {}
+    for defect in defects:
+        for finding in defect.findings:
+            if finding.exchange is not None and finding.exchange.url:
+                by_request.setdefault((finding.exchange.method, finding.exchange.url), set()).add(defect.id)
+    related = []
+    for defect in defects:
+        seen: set[str] = set()
+        for finding in defect.findings:
+            if finding.exchange is not None and finding.exchange.url:
+                seen |= by_request[(finding.exchange.method, finding.exchange.url)]
+        related.append(sorted(seen - {defect.id}))
+    return related
+
+
 def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] | None = None) -> dict[str, Any]:
     defects = group(result.findings) if defects is None else defects
     operations = []
@@ -128,6 +146,8 @@ def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] 
             "5xx": sum(n for s, n in by_status.items() if s.startswith("5")),
         })
     defect_entries = [_defect_entry(config, d) for d in defects]
+    for entry, related in zip(defect_entries, _related(defects), strict=True):
+        entry["related"] = related
     by_finding = {f.id: entry for d, entry in zip(defects, defect_entries, strict=True) for f in d.findings}
     findings = [_finding_entry(config, f, by_finding[f.id]) for f in result.findings]
     failing = result.failing
