@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group
+from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group, request_size
 from relaycheck.contract.findings import Finding, RecordedExchange
 from relaycheck.contract.gate import GateConfig, GateResult
 from relaycheck.contract.report_html import html_report
@@ -262,14 +262,7 @@ def junit_xml(config: GateConfig, result: GateResult, defects: list[Defect]) -> 
                 "message": "; ".join(f"{d.id} {d.rule}" for d, _ in failing)[:500],
                 "type": ",".join(sorted({d.check for d, _ in failing})),
             })
-            failure.text = "\n\n".join(
-                f"{d.id} [{d.severity}] [{d.check}] {d.rule}\n"
-                f"{len(here)} here, {len(d.findings)} in all on {len(d.operations)} operations\n"
-                f"{here[0].message.splitlines()[0] if here[0].message else ''}\n"
-                f"curl: {d.reproduction.curl(config.base_url)}\n"
-                f"replay: {replay_command(config.report_dir / DEFECTS_DIR / d.id)}"
-                for d, here in failing
-            )
+            failure.text = "\n\n".join(_junit_defect(config, d, here) for d, here in failing)
         elif stats is None or stats.requests == 0:
             ET.SubElement(case, "skipped", {"message": f"not exercised ({result.stop_reason})"})
     if result.stop_reason != "completed":
@@ -278,6 +271,16 @@ def junit_xml(config: GateConfig, result: GateResult, defects: list[Defect]) -> 
         error.text = "\n".join(result.errors[:50])
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def _junit_defect(config: GateConfig, defect: Defect, here: list[Finding]) -> str:
+    # This operation's own smallest occurrence: the curl a reader of this test case can run as is.
+    own = min(here, key=request_size)
+    return (f"{defect.id} [{defect.severity}] [{defect.check}] {defect.rule}\n"
+            f"{len(here)} here, {len(defect.findings)} in all on {len(defect.operations)} operations\n"
+            f"{own.message.splitlines()[0] if own.message else ''}\n"
+            f"curl: {own.curl(config.base_url)}\n"
+            f"replay: {replay_command(config.report_dir / DEFECTS_DIR / defect.id)}")
 
 
 def _where(defect: dict[str, Any]) -> str:
