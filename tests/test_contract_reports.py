@@ -129,7 +129,9 @@ def test_html_shows_accepted_defects_apart_and_stale_deviations(as_is_gate: Gate
     baselined.update(fails_gate=False, baselined=True)
     summary["stale_deviations"] = [{"operation": "*", "check": "*", "defect": "D-0123456789", "reason": "fixed",
                                     "link": "https://example.org/y", "contains": "", "matched": 0}]
+    summary["notes"] = ["the node flow stopped: the target refused the join"]
     page = html_report(summary)
+    assert "the target refused the join</li>" in page.split('<ul id="run-notes">', 1)[1]
     shown, apart = page.split("<div id=\"accepted\">", 1)
     apart, rest = apart.split("<h2>Stale deviations</h2>", 1)
     for defect in (accepted, baselined):

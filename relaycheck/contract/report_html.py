@@ -168,6 +168,8 @@ def html_report(summary: dict[str, Any]) -> str:
         f"<li>{_e(d.get('defect') or '')} <code>{_e(d['operation'])}</code> [{_e(d['check'])}] {_e(d['reason'])}</li>"
         for d in summary["stale_deviations"]
     )
+    run_notes = "".join(f"<li>{_e(n if isinstance(n, str) else n.get('message', n))}</li>"
+                        for n in summary.get("notes") or [])
     operations = sorted({o for d in failing for o in d["operations"]})
     checks = sorted({d["check"] for d in failing})
     verdict = summary["verdict"]
@@ -196,6 +198,8 @@ operation <select id="f-operation"><option value="">all</option>{_options(operat
 <h2>Schema-document notes</h2>
 <p class="meta">Corrections the strict level applies, known from the Relay's code; no request shows them, so
 they do not fail the gate.</p><ul id="notes">{note_rows or '<li>none</li>'}</ul>
+<h2>Run notes</h2><p class="meta">What the run could not exercise and why (not findings).</p>
+<ul id="run-notes">{run_notes or '<li>none</li>'}</ul>
 <h2>Coverage</h2><table><tr><th class="l">operation</th><th>requests</th>{phase_heads}<th>2xx</th><th>4xx</th>
 <th>5xx</th></tr>
 {rows}</table>

@@ -328,6 +328,8 @@ def closing_table(summary: dict[str, Any], *, verbose: bool = False) -> str:
     if notes:
         lines.append(f"{len(notes)} schema-document notes (corrections known from the Relay's code, no request shows"
                      f" them; they do not fail the gate): see report.html")
+    if summary.get("notes"):
+        lines.append(f"{len(summary['notes'])} run notes (what the run could not exercise and why): see report.html")
     for d in summary["stale_deviations"]:
         what = d.get("defect") or f"{d['operation']} [{d['check']}]"
         lines.append(f"STALE DEVIATION {what} no longer fires: {d['reason']}")
