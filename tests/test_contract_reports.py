@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import html
 import re
@@ -12,6 +13,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from relaycheck.contract import cli as contract_cli
 from tests.plugins.contract import GateRun, RunGate, StartMisbehaving
 
 pytestmark = pytest.mark.fixture_relay
@@ -77,10 +79,15 @@ def test_html_and_console_show_coverage_and_findings(broken_run: GateRun) -> Non
     assert "2/2 operations" in broken_run.output
 
 
-def test_verbose_console_lists_every_finding(run_gate: RunGate) -> None:
-    run = run_gate("--include", "GET /v1/network/nodes/number", "-v", fault="busy-gt-active")
-    assert "FINDING " in run.output and "relay_node_counts_ordered" in run.output
-    assert any(line.split()[:2] == ["operation", "requests"] for line in run.output.splitlines() if line.strip())
+def test_verbose_console_lists_every_finding(broken_run: GateRun) -> None:
+    from relaycheck.contract.report_writer import closing_table
+
+    verbose = closing_table(broken_run.summary, verbose=True)
+    assert "FINDING " in verbose and "relay_node_counts_ordered" in verbose
+    assert any(line.split()[:2] == ["operation", "requests"] for line in verbose.splitlines() if line.strip())
+    parser = argparse.ArgumentParser()
+    contract_cli.add_arguments(parser)
+    assert parser.parse_args(["-v"]).verbose and not parser.parse_args([]).verbose
 
 
 def test_huge_bodies_are_cut_with_length_and_hash(run_gate: RunGate, misbehaving_target: StartMisbehaving) -> None:

@@ -170,6 +170,13 @@ def severity(finding: Finding) -> str:
     return "shape"
 
 
+def _phase_rank(phase: str) -> int:
+    """How much earlier traffic the target had seen when a finding's request was sent (lower: less)."""
+    if phase.startswith("probe:") and phase != "probe:lifecycle":
+        return 0
+    return {"examples": 1, "coverage": 1, "fuzzing": 2}.get(phase, 3)
+
+
 def request_size(finding: Finding) -> int:
     """How big the request is, for picking the smallest occurrence as the reproduction."""
     request = finding.request
@@ -193,8 +200,18 @@ class Defect:
 
     @property
     def reproduction(self) -> Finding:
-        """The smallest request that shows it (the engine's own examples are already shrunk)."""
-        return min(self.findings, key=lambda f: (f.request is None, request_size(f), f.operation, f.id))
+        """The smallest request that shows it (the engine's own examples are already shrunk).
+
+        An unsigned request comes first: what a signed one shows can hang on the signing account's
+        state in the run (joined, staked), which a replay with another account does not have. Then
+        one found on a target in a fresher state: the probe tables run first on a pristine target,
+        the engine's phases after them, each on what the previous ones left behind.
+        """
+        def order(f: Finding) -> tuple[bool, bool, int, int, str, str]:
+            signed = f.request is not None and f.request.signing != "none"
+            return (f.request is None, signed, _phase_rank(f.phase), request_size(f), f.operation, f.id)
+
+        return min(self.findings, key=order)
 
     @property
     def rule(self) -> str:
