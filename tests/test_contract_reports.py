@@ -14,14 +14,16 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from relaycheck.contract import cli as contract_cli
-from tests.plugins.contract import GateRun, RunGate, StartMisbehaving
+from tests.plugins.contract import GateRun, RunGate, StartMisbehaving, run_contract
 
 pytestmark = pytest.mark.fixture_relay
 
 
-@pytest.fixture
-def broken_run(run_gate: RunGate) -> GateRun:
-    return run_gate("--include", "GET /v1/network/nodes/number", "--include", "GET /v1/now", fault="busy-gt-active")
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    # Read-only for every test here: one run serves them all.
+    return run_contract(["--include", "GET /v1/network/nodes/number", "--include", "GET /v1/now",
+                         "--fault", "busy-gt-active", "--max-examples", "2"], tmp_path_factory.mktemp("broken"))
 
 
 def test_summary_carries_provenance_coverage_and_findings(broken_run: GateRun) -> None:
