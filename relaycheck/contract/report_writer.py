@@ -39,7 +39,9 @@ def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, 
     if isinstance(document, dict):
         write_text(out / f"contract-{config.level.value}.openapi.json", compact_bytes(document).decode("utf-8"))
     summary = build_summary(config, result, defects)
-    write_json(out / "summary.json", summary)
+    # One line: a fifth of an indented summary of a badly broken target is whitespace (the HTML is
+    # what a person reads; `jq . summary.json` indents it back).
+    write_text(out / "summary.json", json.dumps(summary, separators=(",", ":"), default=str) + "\n")
     write_text(out / "junit.xml", junit_xml(config, result, defects))
     write_text(out / "report.html", html_report(summary))
     config.out.write(closing_table(summary, verbose=verbose))
