@@ -1,4 +1,4 @@
-"""The gate's reports: summary.json, JUnit XML, HTML, a closing table, and a folder per finding."""
+"""The gate's reports, by defect: summary.json, JUnit XML, HTML, a closing table, a folder per defect."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from relaycheck.reports import utc_now, write_json, write_text
 from relaycheck.schema import compact_bytes
 
 DEFECTS_DIR = "defects"
-#: A response body kept in full in a defect's own folder, cut to this in summary.json's findings.
+#: Response bytes kept in a defect's own folder (finding.json, exchange.har); a longer body is cut,
+#: its length and sha256 kept.
 EXCHANGE_BODY_LIMIT = 65536
+#: Of the body of a defect's reproduction in summary.json.
 SUMMARY_BODY_LIMIT = 512
 #: Of a body of an occurrence that is not its defect's reproduction.
 OCCURRENCE_BODY_LIMIT = 160
