@@ -239,3 +239,11 @@ def test_a_failing_finding_without_request_is_flagged_as_relaycheck_defect(tmp_p
     assert "no request recorded: this is a defect of relaycheck" in (tmp_path / "report.html").read_text()
     assert not (tmp_path / "defects" / flagged[0]["id"]).exists()
     assert (tmp_path / "defects" / defect_id(shown) / "curl.sh").is_file()
+
+
+@pytest.mark.fixture_relay
+def test_conforming_has_no_defects(conforming_gate: GateRun) -> None:
+    # The session's full conforming run (shared): nothing to group, nothing in the closing table.
+    assert conforming_gate.summary["counts"]["failing_defects"] == 0
+    assert not [d for d in conforming_gate.summary["defects"] if d["fails_gate"]]
+    assert not [line for line in conforming_gate.output.splitlines() if line.startswith("D-")]
