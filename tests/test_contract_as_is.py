@@ -12,15 +12,6 @@ from tests.plugins.contract import GateRun, run_contract
 
 pytestmark = pytest.mark.fixture_relay
 
-OPERATIONS = (
-    "GET /v1/network/nodes/data",
-    "GET /v2/network/nodes/data",
-    "GET /v1/staking/{address}",
-    "GET /v1/balance/{address}",
-    "POST /v1/node/{address}/quit",
-    "GET /v1/now",
-)
-
 # (defect in relay-facts.md, operation, check)
 KNOWN_DEFECTS = [
     ("lists sent as null past the last page", "GET /v1/network/nodes/data", "relay_lists_never_null"),
@@ -39,16 +30,9 @@ KNOWN_DEFECTS = [
 ]
 
 
-def _gate(tmp: Path, behaviour: str, *extra: str) -> GateRun:
-    args = ["--behaviour", behaviour, "--max-examples", "4"]
-    for op in OPERATIONS:
-        args += ["--include", op]
-    return run_contract([*args, *extra], tmp)
-
-
-@pytest.fixture(scope="module")
-def as_is(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
-    return _gate(tmp_path_factory.mktemp("as-is"), "as-is-2.5")
+@pytest.fixture
+def as_is(as_is_gate: GateRun) -> GateRun:
+    return as_is_gate
 
 
 @pytest.fixture
@@ -62,6 +46,11 @@ def conforming(conforming_gate: GateRun) -> GateRun:
 def test_known_defect_reported_on_its_operation(
     as_is: GateRun, conforming: GateRun, defect: str, operation: str, check: str
 ) -> None:
+    if check == "schema_correction":
+        # Known from the Relay's code with no request to show it: a schema-document note.
+        assert as_is.noted(check, operation), f"{defect}: {check} MUST be noted on {operation}"
+        assert not conforming.noted(check, operation), f"{check} MUST stay silent on conforming {operation}"
+        return
     assert as_is.fired(check, operation), f"{defect}: {check} MUST fire on {operation}"
     assert not conforming.fired(check, operation), f"{check} MUST stay silent on conforming {operation}"
 

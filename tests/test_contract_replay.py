@@ -41,7 +41,8 @@ def conforming_url() -> Iterator[str]:
 def _finding_dir(run: GateRun, operation: str, check: str) -> Path:
     fired = run.fired(check, operation)
     assert fired, sorted(run.failing_checks)
-    return run.report_dir / "findings" / str(fired[0]["id"])
+    # A finding is replayed through its defect's smallest occurrence.
+    return run.report_dir / "defects" / str(fired[0]["defect"])
 
 
 @pytest.mark.parametrize("case", REPLAY_CASES, ids=[f"{c[3]} {c[2]}" for c in REPLAY_CASES])
@@ -51,7 +52,7 @@ def test_replay_reproduces_on_broken_and_passes_on_conforming(
     fault, level, operation, check = case
     run = run_gate("--include", operation, "--level", level, fault=fault)
     directory = _finding_dir(run, operation, check)
-    for name in ("finding.json", "exchange.json", "exchange.har", "curl.sh"):
+    for name in ("finding.json", "exchange.har", "curl.sh"):
         assert (directory / name).is_file(), name
     broken = replay_file(directory / "finding.json")  # starts the fixture relay it was recorded on
     assert broken.reproduced, broken.explanation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only operations matching (label 'GET /v1/now', path or operationId; repeatable)")
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip operations matching (repeatable)")
-    parser.add_argument("--baseline", metavar="FILE", help="a previous contract summary.json: only new findings fail")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="a previous contract summary.json (or {\"defects\": [ids]}): only new findings fail")
     parser.add_argument("--deviations", metavar="FILE",
                         help="known deviations to accept (TOML file, a name in fixtures/deviations such as "
                              "relay-2.5, or auto: the file of the matched Relay version)")
@@ -61,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
                         help="probe tables to run (comma-separated; empty for none)")
     bounded.add_arguments(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", default=False,
+                        help="also print the coverage table and every finding, not only the defects")
 
 
 def _positive(settings: Settings, key: str, kind: type = int) -> Any:
@@ -211,7 +215,7 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
             target_recipe=recipe,
             out=sys.stdout,
         )
-        result = run_gate(config, write_all)
+        result = run_gate(config, functools.partial(write_all, verbose=bool(settings.get("verbose"))))
         measured["reports_written"] = True
     print(f"relaycheck contract: reports in {report_dir}/ (summary.json, junit.xml, report.html)", flush=True)
     if result.stop_reason == "interrupted":

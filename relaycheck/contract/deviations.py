@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relaycheck.contract.defects import defect_id
 from relaycheck.contract.findings import Finding
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEVIATIONS_DIR
+
+_DEFECT_ID = re.compile(r"D-[0-9a-f]{10}")
 
 
 @dataclass
@@ -23,17 +27,28 @@ class Deviation:
     #: Optional: only findings whose message contains this text.
     contains: str = ""
     matched: int = 0
+    #: Optional: only findings of this defect (its id from a report), wherever they occur.
+    defect: str = ""
 
     def covers(self, finding: Finding) -> bool:
         return (
             fnmatch.fnmatchcase(finding.operation, self.operation)
             and fnmatch.fnmatchcase(finding.check, self.check)
             and (not self.contains or self.contains in finding.message)
+            and (not self.defect or defect_id(finding) == self.defect)
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"operation": self.operation, "check": self.check, "reason": self.reason, "link": self.link,
-                "contains": self.contains, "matched": self.matched}
+                "contains": self.contains, "defect": self.defect, "matched": self.matched}
+
+
+@dataclass
+class Baseline:
+    """What a previous run already had: finding keys, and defect ids (each accepted wherever it occurs)."""
+
+    keys: set[str] = field(default_factory=set)
+    defects: set[str] = field(default_factory=set)
 
 
 def deviations_path(source: str) -> Path:
@@ -75,11 +90,16 @@ def load_deviations(source: str) -> list[Deviation]:
         raise RelaycheckError(f"{path}: expected [[deviation]] tables")
     out = []
     for index, entry in enumerate(entries, 1):
-        missing = [k for k in ("operation", "check", "reason", "link") if not entry.get(k)]
+        # A defect id names the cause on its own; without one, operation and check say where.
+        needed = ("reason", "link") if entry.get("defect") else ("operation", "check", "reason", "link")
+        missing = [k for k in needed if not entry.get(k)]
         if missing:
             raise RelaycheckError(f"{path}: deviation #{index} lacks {', '.join(missing)}")
-        out.append(Deviation(str(entry["operation"]), str(entry["check"]), str(entry["reason"]), str(entry["link"]),
-                             str(entry.get("contains", ""))))
+        defect = str(entry.get("defect", ""))
+        if defect and not _DEFECT_ID.fullmatch(defect):
+            raise RelaycheckError(f"{path}: deviation #{index}: {defect!r} is not a defect id (D- and 10 hex digits)")
+        out.append(Deviation(str(entry.get("operation", "*")), str(entry.get("check", "*")), str(entry["reason"]),
+                             str(entry["link"]), str(entry.get("contains", "")), defect=defect))
     return out
 
 
@@ -94,8 +114,8 @@ def apply_deviations(findings: list[Finding], deviations: list[Deviation]) -> li
     return [d for d in deviations if d.matched == 0]
 
 
-def load_baseline(source: str) -> set[str]:
-    """Finding keys from a baseline file: a previous ``summary.json`` or a written baseline."""
+def load_baseline(source: str) -> Baseline:
+    """Finding keys and defect ids from a previous ``summary.json``, or a written ``{"defects": [ids]}``."""
     path = Path(source).expanduser()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -104,12 +124,22 @@ def load_baseline(source: str) -> set[str]:
     except (OSError, ValueError) as exc:
         raise RelaycheckError(f"cannot read baseline file {path}: {exc}") from None
     entries = data.get("findings") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise RelaycheckError(f"baseline file {path} has no 'findings' list (use a contract summary.json)")
-    return {str(e["key"]) for e in entries if isinstance(e, dict) and "key" in e}
+    defects = data.get("defects") if isinstance(data, dict) else None
+    if not isinstance(entries, list) and not isinstance(defects, list):
+        raise RelaycheckError(f"baseline file {path} has no 'findings' or 'defects' list (use a contract summary.json)")
+    baseline = Baseline()
+    for entry in entries or []:
+        if isinstance(entry, dict) and "key" in entry:
+            baseline.keys.add(str(entry["key"]))
+    for item in defects or []:
+        # A summary's defect entries, or bare ids in a written baseline; notes never failed, so are not accepted.
+        ident = item.get("id") if isinstance(item, dict) and not item.get("note") else item
+        if isinstance(ident, str) and _DEFECT_ID.fullmatch(ident):
+            baseline.defects.add(ident)
+    return baseline
 
 
-def apply_baseline(findings: list[Finding], keys: set[str]) -> None:
+def apply_baseline(findings: list[Finding], baseline: Baseline) -> None:
     for finding in findings:
-        if finding.key in keys:
+        if finding.key in baseline.keys or defect_id(finding) in baseline.defects:
             finding.baselined = True

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -92,9 +92,23 @@ class RecordedExchange:
     response_body_b64: str | None
     elapsed_s: float | None = None
     error: str | None = None
+    #: Set when the response body was cut to keep reports small: its full length and sha256.
+    response_body_length: int | None = None
+    response_body_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def truncated(self, limit: int) -> RecordedExchange:
+        """This exchange with the response body cut to ``limit`` bytes, its length and hash kept."""
+        body = base64.b64decode(self.response_body_b64) if self.response_body_b64 else b""
+        if len(body) <= limit:
+            return self
+        return replace(
+            self, response_body_b64=b64(body[:limit]),
+            response_body_length=self.response_body_length or len(body),
+            response_body_sha256=self.response_body_sha256 or hashlib.sha256(body).hexdigest(),
+        )
 
     def har_entry(self) -> dict[str, Any]:
         request_body = base64.b64decode(self.request_body_b64) if self.request_body_b64 else b""
@@ -182,8 +196,16 @@ class Finding:
         return hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
     @property
+    def is_note(self) -> bool:
+        """A schema-document finding no request can show (known from the Relay's code): a note, not a failure.
+
+        A failing finding always carries the request that shows it; one without is relaycheck's defect.
+        """
+        return self.request is None and self.phase == "schema"
+
+    @property
     def fails_gate(self) -> bool:
-        return self.deviation is None and not self.baselined
+        return self.deviation is None and not self.baselined and not self.is_note
 
     def curl(self, base_url: str) -> str:
         if self.exchange is not None and self.exchange.url:
@@ -242,13 +264,15 @@ def normalise_message(message: str) -> str:
 #: A JSON pointer our checks name as the place of a violation ("/data/0/balance is '1'").
 _VIOLATION_POINTER = re.compile(r"(?<![\w/])(/[\w~./-]*) is ")
 _SENSITIVE_HEADERS = {"authorization", "cookie"}
+#: Set by the client or the engine, not part of what reproduces a finding.
+_TRANSPORT_HEADERS = {"content-length", "user-agent", "accept-encoding", "connection", "accept", "host",
+                      "x-schemathesis-testcaseid"}
 
 
 def curl_line(exchange: RecordedExchange) -> str:
     parts = ["curl", "-X", exchange.method]
     for name, value in exchange.request_headers.items():
-        if name.lower() in _SENSITIVE_HEADERS or name.lower() in ("content-length", "user-agent", "accept-encoding",
-                                                                 "connection", "accept"):
+        if name.lower() in _SENSITIVE_HEADERS or name.lower() in _TRANSPORT_HEADERS:
             continue
         parts += ["-H", f"{name}: {value}"]
     if exchange.request_body_b64:

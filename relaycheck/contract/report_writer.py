@@ -1,43 +1,140 @@
-"""The gate's reports: summary.json, JUnit XML, HTML, a closing table, and a folder per finding."""
+"""The gate's reports, by defect: summary.json, JUnit XML, HTML, a closing table, a folder per defect."""
 
 from __future__ import annotations
 
-import html
+import base64
+import hashlib
+import json
 import shlex
 import textwrap
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from relaycheck.contract.findings import Finding
+from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group, request_size
+from relaycheck.contract.findings import Finding, RecordedExchange
 from relaycheck.contract.gate import GateConfig, GateResult
+from relaycheck.contract.report_html import html_report
 from relaycheck.reports import utc_now, write_json, write_text
 from relaycheck.schema import compact_bytes
 
-FINDINGS_DIR = "findings"
+DEFECTS_DIR = "defects"
+#: Response bytes kept in a defect's own folder (finding.json, exchange.har); a longer body is cut,
+#: its length and sha256 kept.
+EXCHANGE_BODY_LIMIT = 65536
+#: Of the body of a defect's reproduction in summary.json.
+SUMMARY_BODY_LIMIT = 512
+#: Of a body of an occurrence that is not its defect's reproduction.
+OCCURRENCE_BODY_LIMIT = 160
 
 
-def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any]) -> None:
+def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, verbose: bool = False) -> None:
     out = config.report_dir
     out.mkdir(parents=True, exist_ok=True)
-    for finding in result.findings:
-        write_finding(out / FINDINGS_DIR / finding.id, finding, config)
+    defects = group(result.findings)
+    for defect in defects:
+        if defect.reproduction.request is not None or defect.reproduction.exchange is not None:
+            write_defect(out / DEFECTS_DIR / defect.id, defect, config)
     document = extra.get("document")
     if isinstance(document, dict):
         write_text(out / f"contract-{config.level.value}.openapi.json", compact_bytes(document).decode("utf-8"))
-    summary = build_summary(config, result)
-    write_json(out / "summary.json", summary)
-    write_text(out / "junit.xml", junit_xml(config, result))
+    summary = build_summary(config, result, defects)
+    # One line: a fifth of an indented summary of a badly broken target is whitespace (the HTML is
+    # what a person reads; `jq . summary.json` indents it back).
+    write_text(out / "summary.json", json.dumps(summary, separators=(",", ":"), default=str) + "\n")
+    write_text(out / "junit.xml", junit_xml(config, result, defects))
     write_text(out / "report.html", html_report(summary))
-    config.out.write(closing_table(summary))
+    config.out.write(closing_table(summary, verbose=verbose))
     config.out.flush()
 
 
-def replay_command(finding_dir: Path) -> str:
-    return f"relaycheck replay --finding {shlex.quote(str(finding_dir / 'finding.json'))}"
+def replay_command(defect_dir: Path) -> str:
+    return f"relaycheck replay --finding {shlex.quote(str(defect_dir / 'finding.json'))}"
 
 
-def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
+def _reproduce(config: GateConfig, defect: Defect) -> dict[str, Any]:
+    """How to see the defect again: its smallest occurrence as curl, replay, exchange and regression test."""
+    finding = defect.reproduction
+    directory = config.report_dir / DEFECTS_DIR / defect.id
+    if finding.request is None and finding.exchange is None:
+        return {"finding": finding.id, "curl": "", "replay": None, "regression_test": None,
+                "recorded_exchange": None, "seed": finding.seed}
+    return {
+        "finding": finding.id,
+        "curl": finding.curl(config.base_url),
+        "replay": replay_command(directory),
+        "regression_test": str(directory / f"test_regression_{defect.id}.py"),
+        "recorded_exchange": str(directory / "exchange.har") if finding.exchange is not None else None,
+        "seed": finding.seed,
+    }
+
+
+def _defect_entry(config: GateConfig, defect: Defect) -> dict[str, Any]:
+    return {
+        "id": defect.id,
+        "severity": defect.severity,
+        "severity_text": SEVERITY_TEXT[defect.severity],
+        "check": defect.check,
+        "rule": defect.rule,
+        "title": defect.title(),
+        "cause": defect.cause,
+        "count": len(defect.findings),
+        "operations": defect.operations,
+        "occurrences": [f.id for f in defect.findings],
+        "note": defect.note,
+        "fails_gate": defect.fails_gate,
+        "deviation": defect.deviation,
+        "baselined": defect.baselined,
+        "reproduce": _reproduce(config, defect),
+    }
+
+
+def _finding_entry(config: GateConfig, finding: Finding, defect: dict[str, Any]) -> dict[str, Any]:
+    entry = finding.to_dict(config.base_url)
+    if finding.exchange is not None:
+        if finding.id == defect["reproduce"]["finding"]:
+            entry["exchange"] = finding.exchange.truncated(SUMMARY_BODY_LIMIT).to_dict()
+        else:
+            # The defect's reproduction carries the exchange; another occurrence keeps what tells it
+            # apart (URL, status, media type, the body's head, length and hash), its request beside it.
+            entry["exchange"] = _digest(finding.exchange).to_dict()
+    entry["defect"] = defect["id"]
+    entry["note"] = finding.is_note
+    # The defect's entry carries its regression test and recorded exchange: one per defect, not per finding.
+    entry["reproduce"].update({"replay": defect["reproduce"]["replay"], "seed": finding.seed})
+    return entry
+
+
+def _digest(exchange: RecordedExchange) -> RecordedExchange:
+    body = base64.b64decode(exchange.response_body_b64) if exchange.response_body_b64 else b""
+    kept = {k: v for k, v in exchange.response_headers.items() if k.lower() == "content-type"}
+    return replace(exchange.truncated(OCCURRENCE_BODY_LIMIT), request_headers={}, request_body_b64=None,
+                   response_headers=kept, response_body_length=exchange.response_body_length or len(body),
+                   response_body_sha256=exchange.response_body_sha256 or hashlib.sha256(body).hexdigest())
+
+
+def _related(defects: list[Defect]) -> list[list[str]]:
+    """Per defect, the other defects seen on the very same requests: often one bug broken several ways
+    (a panic is a 5xx, a missing Content-Type and an unanswered signature check at once)."""
+    by_request: dict[tuple[str, str], set[str]] = {}
+    for defect in defects:
+        for finding in defect.findings:
+            if finding.exchange is not None and finding.exchange.url:
+                by_request.setdefault((finding.exchange.method, finding.exchange.url), set()).add(defect.id)
+    related = []
+    for defect in defects:
+        seen: set[str] = set()
+        for finding in defect.findings:
+            if finding.exchange is not None and finding.exchange.url:
+                seen |= by_request[(finding.exchange.method, finding.exchange.url)]
+        related.append(sorted(seen - {defect.id}))
+    return related
+
+
+def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] | None = None) -> dict[str, Any]:
+    defects = group(result.findings) if defects is None else defects
     operations = []
     for label in result.operations:
         stats = result.stats.get(label)
@@ -52,18 +149,13 @@ def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
             "4xx": sum(n for s, n in by_status.items() if s.startswith("4")),
             "5xx": sum(n for s, n in by_status.items() if s.startswith("5")),
         })
-    findings = []
-    for finding in result.findings:
-        entry = finding.to_dict(config.base_url)
-        directory = config.report_dir / FINDINGS_DIR / finding.id
-        entry["reproduce"].update({
-            "replay": replay_command(directory),
-            "regression_test": str(directory / f"test_regression_{finding.id}.py"),
-            "recorded_exchange": str(directory / "exchange.har"),
-            "seed": finding.seed,
-        })
-        findings.append(entry)
+    defect_entries = [_defect_entry(config, d) for d in defects]
+    for entry, related in zip(defect_entries, _related(defects), strict=True):
+        entry["related"] = related
+    by_finding = {f.id: entry for d, entry in zip(defects, defect_entries, strict=True) for f in d.findings}
+    findings = [_finding_entry(config, f, by_finding[f.id]) for f in result.findings]
     failing = result.failing
+    failing_defects = [d for d in defect_entries if d["fails_gate"]]
     return {
         "provenance": config.provenance,
         "target": config.base_url,
@@ -84,10 +176,16 @@ def build_summary(config: GateConfig, result: GateResult) -> dict[str, Any]:
             "requests": sum(o["requests"] for o in operations),
             "findings": len(result.findings),
             "failing": len(failing),
-            "known_deviations": sum(1 for f in result.findings if f.deviation),
-            "baselined": sum(1 for f in result.findings if f.baselined),
+            "defects": len([d for d in defect_entries if not d["note"]]),
+            "failing_defects": len(failing_defects),
+            "defects_by_severity": {s: sum(1 for d in failing_defects if d["severity"] == s) for s in SEVERITIES},
+            "notes": sum(1 for f in result.findings if f.is_note),
+            # Findings that would fail without the deviation or the baseline (notes never fail).
+            "known_deviations": sum(1 for f in result.findings if f.deviation and not f.is_note),
+            "baselined": sum(1 for f in result.findings if f.baselined and not f.is_note),
         },
         "operations": operations,
+        "defects": defect_entries,
         "findings": findings,
         "stale_deviations": [d.to_dict() for d in result.stale_deviations],
         "errors": result.errors,
@@ -105,28 +203,31 @@ def verdict(result: GateResult) -> str:
     return "pass" if not result.failing and result.stop_reason == "completed" else "fail"
 
 
-def write_finding(directory: Path, finding: Finding, config: GateConfig) -> None:
+def write_defect(directory: Path, defect: Defect, config: GateConfig) -> None:
+    """The defect's smallest occurrence, replayable: finding.json (with the exchange), exchange.har, curl, a test."""
+    finding = defect.reproduction
     data = finding.to_dict(config.base_url)
-    data["target"] = config.base_url
-    data["target_recipe"] = config.target_recipe
-    data["level"] = config.level.value
-    data["schema_sha256"] = config.schema.sha256
+    if finding.exchange is not None:
+        data["exchange"] = finding.exchange.truncated(EXCHANGE_BODY_LIMIT).to_dict()
+    data.update({"defect": defect.id, "occurrences": len(defect.findings), "target": config.base_url,
+                 "target_recipe": config.target_recipe, "level": config.level.value,
+                 "schema_sha256": config.schema.sha256})
     write_json(directory / "finding.json", data)
     if finding.exchange is not None:
-        write_json(directory / "exchange.json", {"interactions": [finding.exchange.to_dict()]})
+        exchange = finding.exchange.truncated(EXCHANGE_BODY_LIMIT)
         write_json(directory / "exchange.har", {"log": {"version": "1.2", "creator": {"name": "relaycheck",
-                                                "version": "0.1.0"}, "entries": [finding.exchange.har_entry()]}})
+                                                "version": "0.1.0"}, "entries": [exchange.har_entry()]}})
     curl = finding.curl(config.base_url)
     if curl:
-        write_text(directory / "curl.sh", f"#!/bin/sh\n# {finding.rule}\n{curl}\n")
-    write_text(directory / f"test_regression_{finding.id}.py", regression_test(finding))
+        write_text(directory / "curl.sh", f"#!/bin/sh\n# {defect.id}: {finding.rule}\n{curl}\n")
+    write_text(directory / f"test_regression_{defect.id}.py", regression_test(finding, defect.id))
 
 
-def regression_test(finding: Finding) -> str:
+def regression_test(finding: Finding, defect_id: str) -> str:
     """A pytest file that fails while the finding reproduces against the target."""
     name = "".join(c if c.isalnum() else "_" for c in finding.check)
     return textwrap.dedent(f'''\
-        """Regression for a relaycheck contract finding; fails while the bug is there.
+        """Regression for relaycheck contract defect {defect_id}; fails while the bug is there.
 
         Rule: {finding.rule}
         Run: pytest {{this file}}   (RELAYCHECK_RELAY_URL=... to aim at another Relay;
@@ -146,37 +247,38 @@ def regression_test(finding: Finding) -> str:
 
 
         @pytest.mark.parametrize("operation", [{finding.operation!r}])
-        def test_{name}_{finding.id}(operation: str) -> None:
+        def test_{name}_{defect_id.replace("-", "_")}(operation: str) -> None:
             outcome = replay_file(FINDING, os.environ.get("RELAYCHECK_RELAY_URL") or None)
             assert outcome.operation == operation
             assert not outcome.reproduced, outcome.explanation
         ''')
 
 
-def junit_xml(config: GateConfig, result: GateResult) -> str:
-    by_operation: dict[str, list[Finding]] = {}
-    for finding in result.findings:
-        by_operation.setdefault(finding.operation, []).append(finding)
+def junit_xml(config: GateConfig, result: GateResult, defects: list[Defect]) -> str:
+    """One testcase per operation; a failing one lists that operation's defects, each once."""
+    by_operation: dict[str, list[tuple[Defect, list[Finding]]]] = {}
+    for defect in defects:
+        for operation in defect.operations:
+            here = [f for f in defect.findings if f.operation == operation and f.fails_gate]
+            if here:
+                by_operation.setdefault(operation, []).append((defect, here))
     suite = ET.Element("testsuite", {
         "name": f"relaycheck.contract.{config.level.value}",
         "tests": str(len(result.operations)),
-        "failures": str(sum(1 for op in result.operations if any(f.fails_gate for f in by_operation.get(op, [])))),
+        "failures": str(sum(1 for op in result.operations if by_operation.get(op))),
         "errors": "0" if result.stop_reason == "completed" else "1",
         "time": f"{result.seconds:.3f}",
     })
     for label in result.operations:
         stats = result.stats.get(label)
         case = ET.SubElement(suite, "testcase", {"classname": "relaycheck.contract", "name": label})
-        failing = [f for f in by_operation.get(label, []) if f.fails_gate]
+        failing = by_operation.get(label, [])
         if failing:
             failure = ET.SubElement(case, "failure", {
-                "message": "; ".join(sorted({f.rule for f in failing}))[:500],
-                "type": ",".join(sorted({f.check for f in failing})),
+                "message": "; ".join(f"{d.id} {d.rule}" for d, _ in failing)[:500],
+                "type": ",".join(sorted({d.check for d, _ in failing})),
             })
-            failure.text = "\n\n".join(
-                f"[{f.check}] {f.rule}\n{f.message}\nreplay: {replay_command(config.report_dir / FINDINGS_DIR / f.id)}"
-                for f in failing
-            )
+            failure.text = "\n\n".join(_junit_defect(config, d, here) for d, here in failing)
         elif stats is None or stats.requests == 0:
             ET.SubElement(case, "skipped", {"message": f"not exercised ({result.stop_reason})"})
     if result.stop_reason != "completed":
@@ -187,83 +289,82 @@ def junit_xml(config: GateConfig, result: GateResult) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def closing_table(summary: dict[str, Any]) -> str:
-    rows = [("operation", "requests", "2xx", "4xx", "5xx", "findings")]
-    per_op: dict[str, int] = {}
-    for f in summary["findings"]:
-        if f["fails_gate"]:
-            per_op[f["operation"]] = per_op.get(f["operation"], 0) + 1
-    for op in summary["operations"]:
-        rows.append((op["operation"], str(op["requests"]), str(op["2xx"]), str(op["4xx"]), str(op["5xx"]),
-                     str(per_op.get(op["operation"], 0))))
+def _junit_defect(config: GateConfig, defect: Defect, here: list[Finding]) -> str:
+    # This operation's own smallest occurrence: the curl a reader of this test case can run as is.
+    own = min(here, key=request_size)
+    return (f"{defect.id} [{defect.severity}] [{defect.check}] {defect.rule}\n"
+            f"{len(here)} here, {len(defect.findings)} in all on {len(defect.operations)} operations\n"
+            f"{own.message.splitlines()[0] if own.message else ''}\n"
+            f"curl: {own.curl(config.base_url)}\n"
+            f"replay: {replay_command(config.report_dir / DEFECTS_DIR / defect.id)}")
+
+
+def _where(defect: dict[str, Any]) -> str:
+    operations: list[str] = defect["operations"]
+    return operations[0] + (f" +{len(operations) - 1} more" if len(operations) > 1 else "")
+
+
+def _table(rows: Sequence[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    counts = summary["counts"]
-    lines.append("")
-    for f in summary["findings"]:
-        if f["fails_gate"]:
-            lines.append(f"FINDING {f['id']} {f['operation']} [{f['check']}] {f['rule']}")
-            lines.append(f"    {f['message'][:300]}")
-            lines.append(f"    replay: {f['reproduce']['replay']}")
+    lines = ["  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+             for r in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    return lines
+
+
+def closing_table(summary: dict[str, Any], *, verbose: bool = False) -> str:
+    """The defects by severity, each once with its reproduction; ``verbose`` adds coverage and every finding."""
+    lines: list[str] = []
+    if verbose:
+        per_op: dict[str, int] = {}
+        for f in summary["findings"]:
+            if f["fails_gate"]:
+                per_op[f["operation"]] = per_op.get(f["operation"], 0) + 1
+        rows = [("operation", "requests", "2xx", "4xx", "5xx", "findings")]
+        rows += [(o["operation"], str(o["requests"]), str(o["2xx"]), str(o["4xx"]), str(o["5xx"]),
+                  str(per_op.get(o["operation"], 0))) for o in summary["operations"]]
+        lines += [*_table(rows, right=(1, 2, 3, 4, 5)), ""]
+        for f in summary["findings"]:
+            if f["fails_gate"]:
+                lines.append(f"FINDING {f['id']} ({f['defect']}) {f['operation']} [{f['check']}] {f['rule']}")
+                lines.append(f"    {f['message'][:300]}")
+        lines.append("")
+    failing = [d for d in summary["defects"] if d["fails_gate"]]
+    if failing:
+        rows = [("defect", "severity", "rule", "where", "count", "curl")]
+        rows += [(d["id"], d["severity"], _clip(d["rule"], 60), _where(d), str(d["count"]), d["reproduce"]["curl"]
+                  or "(no request recorded: a relaycheck defect)") for d in failing]
+        lines += _table(rows, right=(4,))
+        lines.append(f"replay one: {failing[0]['reproduce']['replay']}")
+    accepted = [d for d in summary["defects"] if not d["fails_gate"] and not d["note"]]
+    for d in accepted:
+        why = "known deviation" if d["deviation"] else "baselined"
+        lines.append(f"{why.upper()} {d['id']} {d['severity']} [{d['check']}] {d['rule']} ({d['count']}×)")
+    notes = [d for d in summary["defects"] if d["note"]]
+    if notes:
+        lines.append(f"{len(notes)} schema-document notes (corrections known from the Relay's code, no request shows"
+                     f" them; they do not fail the gate): see report.html")
+    if summary.get("notes"):
+        lines.append(f"{len(summary['notes'])} run notes (what the run could not exercise and why): see report.html")
     for d in summary["stale_deviations"]:
-        lines.append(f"STALE DEVIATION {d['operation']} [{d['check']}] no longer fires: {d['reason']}")
+        what = d.get("defect") or f"{d['operation']} [{d['check']}]"
+        lines.append(f"STALE DEVIATION {what} no longer fires: {d['reason']}")
+    counts = summary["counts"]
+    by_severity = ", ".join(f"{n} {s}" for s, n in counts["defects_by_severity"].items() if n)
     lines.append(
         f"verdict: {summary['verdict'].upper()} · {counts['operations_exercised']}/{counts['operations']} operations"
-        f" · {counts['requests']} requests · {counts['failing']} failing findings"
+        f" · {counts['requests']} requests · {counts['failing_defects']} failing defects"
+        f"{f' ({by_severity})' if by_severity else ''} from {counts['failing']} failing findings"
         f" ({counts['known_deviations']} known deviations, {counts['baselined']} baselined)"
         f" · {summary['duration_s']:.1f} s · stop: {summary['stop_reason']}"
     )
     return "\n".join(lines) + "\n"
 
 
-def html_report(summary: dict[str, Any]) -> str:
-    e = html.escape
-    counts = summary["counts"]
-    rows = "".join(
-        f"<tr><td><code>{e(o['operation'])}</code></td><td>{o['requests']}</td>"
-        + "".join(f"<td>{o['requests_by_phase'].get(p, 0)}</td>" for p in _phase_columns(summary))
-        + f"<td class='{'ok' if o['2xx'] else 'miss'}'>{o['2xx']}</td><td class='{'ok' if o['4xx'] else 'miss'}'>"
-        f"{o['4xx']}</td><td class='{'bad' if o['5xx'] else ''}'>{o['5xx']}</td></tr>"
-        for o in summary["operations"]
-    )
-    findings = "".join(
-        f"<details class='{'fail' if f['fails_gate'] else 'known'}'><summary><code>{e(f['operation'])}</code> "
-        f"[{e(f['check'])}] {e(f['rule'])}{' (known deviation)' if f['deviation'] else ''}"
-        f"{' (baselined)' if f['baselined'] else ''}</summary>"
-        f"<pre>{e(f['message'])}</pre><p>curl:</p><pre>{e(f['reproduce']['curl'])}</pre>"
-        f"<p>replay: <code>{e(f['reproduce']['replay'])}</code><br>regression test: "
-        f"<code>{e(f['reproduce']['regression_test'])}</code><br>seed: {f['seed']}</p></details>"
-        for f in summary["findings"]
-    )
-    stale = "".join(f"<li><code>{e(d['operation'])}</code> [{e(d['check'])}] {e(d['reason'])}</li>"
-                    for d in summary["stale_deviations"])
-    phases = "".join(f"<th>{e(p)}</th>" for p in _phase_columns(summary))
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>relaycheck contract: {e(summary['verdict'])}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
-padding:2px 6px;text-align:right}}td:first-child{{text-align:left}}.ok{{background:#dfd}}.miss{{background:#fdd}}
-.bad{{background:#f99}}details.fail summary{{color:#a00}}details.known summary{{color:#777}}pre{{white-space:pre-wrap;
-background:#f6f6f6;padding:.5em}}</style></head><body>
-<h1>relaycheck contract — {e(summary['verdict'].upper())}</h1>
-<p>target <code>{e(summary['target'])}</code> · level {e(summary['level'])} · seed {summary['seed']} ·
-schema sha256 <code>{e(str(summary['schema']['sha256']))}</code> · {summary['duration_s']:.1f} s ·
-stop: {e(summary['stop_reason'])}{e(' — ' + summary['reason']) if summary.get('reason') else ''}</p>
-<p>{counts['operations_exercised']}/{counts['operations']} operations exercised · {counts['requests']} requests ·
-{counts['failing']} failing findings · {counts['known_deviations']} known deviations ·
-{counts['baselined']} baselined</p>
-<h2>Coverage</h2><table><tr><th>operation</th><th>requests</th>{phases}<th>2xx</th><th>4xx</th><th>5xx</th></tr>
-{rows}</table>
-<h2>Findings</h2>{findings or '<p>none</p>'}
-<h2>Stale deviations</h2><ul>{stale or '<li>none</li>'}</ul>
-</body></html>
-"""
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _phase_columns(summary: dict[str, Any]) -> list[str]:
-    seen: list[str] = []
-    for o in summary["operations"]:
-        for p in o["requests_by_phase"]:
-            if p not in seen:
-                seen.append(p)
-    return seen
+def load_summary(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

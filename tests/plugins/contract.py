@@ -30,6 +30,11 @@ class GateRun:
             if f["check"] == check and f["fails_gate"] and (operation is None or f["operation"] == operation)
         ]
 
+    def noted(self, check: str, operation: str) -> list[dict[str, Any]]:
+        """Schema-document notes of ``check`` on ``operation`` (known from code, no request shows them)."""
+        return [f for f in self.summary["findings"] if f["check"] == check and f.get("note")
+                and f["operation"] == operation]
+
     @property
     def failing_checks(self) -> set[tuple[str, str]]:
         return {(f["operation"], f["check"]) for f in self.summary["findings"] if f["fails_gate"]}
@@ -55,6 +60,31 @@ def conforming_gate(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
     """The full default gate against ``conforming``, once per session: the green reference run that
     the acceptance test reads and every "stays silent on conforming" assertion shares."""
     return run_contract(["--max-examples", "5"], tmp_path_factory.mktemp("conforming-full"))
+
+
+#: The operations the as-is reference run covers: every known 2.5 defect of relay-facts.md shows on them.
+AS_IS_OPERATIONS = (
+    "GET /v1/network/nodes/data",
+    "GET /v2/network/nodes/data",
+    "GET /v1/staking/{address}",
+    "GET /v1/balance/{address}",
+    "POST /v1/node/{address}/quit",
+    "GET /v1/now",
+)
+
+
+def as_is_args() -> list[str]:
+    args = ["--behaviour", "as-is-2.5", "--max-examples", "4"]
+    for op in AS_IS_OPERATIONS:
+        args += ["--include", op]
+    return args
+
+
+@pytest.fixture(scope="session")
+def as_is_gate(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    """The gate against ``as-is-2.5`` on the operations that show its known defects, once per session:
+    the defect tests and the reports' tests read the same run."""
+    return run_contract(as_is_args(), tmp_path_factory.mktemp("as-is"))
 
 
 @pytest.fixture
