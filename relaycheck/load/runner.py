@@ -84,8 +84,9 @@ def locust_command(job: LoadJob, record_path: Path) -> list[str]:
         "--only-summary",
         "--loglevel",
         "WARNING",
+        # In-flight requests at the end are waited for, up to their own deadline, then counted.
         "--stop-timeout",
-        "0",
+        f"{job.plan.request_timeout_s + 1.0:g}",
     ]
     if job.locust_reports:
         cmd += ["--csv", str(job.out_dir / "locust"), "--html", str(job.out_dir / "locust.html")]
