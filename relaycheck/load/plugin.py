@@ -626,7 +626,13 @@ def _in_flight_between(start: float, end: float) -> tuple[float, int]:
 
 
 def stress_step(
-    number: int, stage: Stage, eps: dict[str, Any], seconds: float, failed: list[Any], in_flight: tuple[float, int]
+    number: int,
+    *,
+    stage: Stage,
+    eps: dict[str, Any],
+    seconds: float,
+    failed: list[Any],
+    in_flight: tuple[float, int],
 ) -> dict[str, Any]:
     """One stress step's row: its load, throughput, percentiles, errors, no-answers, broken SLOs."""
     from relaycheck.load.hdr import new_histogram
@@ -675,8 +681,8 @@ def _judge_stress(environment: Environment, lag: float) -> None:
     verdicts = evaluate(_without_min_rps(plan.slo), eps, seconds)
     failed = breaches(verdicts)
     stage = plan.stages[judged]
-    step = stress_step(judged + 1, stage, eps, seconds, failed, _in_flight_between(
-        STATE.started_wall + start + 1.0, STATE.started_wall + end))
+    in_flight = _in_flight_between(STATE.started_wall + start + 1.0, STATE.started_wall + end)
+    step = stress_step(judged + 1, stage=stage, eps=eps, seconds=seconds, failed=failed, in_flight=in_flight)
     STATE.stress_steps.append(step)
     _emit(
         f"stress step {judged + 1}: {step['throughput_rps']} req/s "
