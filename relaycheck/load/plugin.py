@@ -56,6 +56,8 @@ class RunState:
     #: Contract sample: per endpoint, the second and how many answers were checked in it.
     sample_second: dict[str, tuple[int, int]] = field(default_factory=dict)
     schema_problem: str | None = None
+    #: Set when the test starts stopping: no new request goes out, those in flight are waited for.
+    stopping: bool = False
     rng: random.Random = field(default_factory=random.Random)
     started_wall: float | None = None
     out_path: str | None = None
@@ -246,8 +248,7 @@ def request_started(endpoint: str) -> None:
 
 def stopping(user: Any) -> bool:
     """True once the run is ending: a user then finishes instead of starting another request."""
-    runner = _RUNNER.get("runner")
-    if runner is not None and runner.state in (STATE_STOPPING, STATE_STOPPED):
+    if STATE.stopping:
         return True
     # Locust's LOCUST_STATE_STOPPING (not exported): a ramp-down asked this user to stop.
     return getattr(user, "_state", None) == "stopping"
@@ -444,6 +445,27 @@ def _cpu_watch(environment: Environment) -> None:
             )
 
 
+def _on_test_stopping(environment: Environment, **_kwargs: Any) -> None:
+    """Before Locust stops the users: let the requests in flight finish, up to their own deadline.
+
+    Locust's own graceful stop kills a user mid-request when it has not yet slept once; here the
+    stop waits (other greenlets run meanwhile) and users starting a new request stop instead.
+    """
+    STATE.stopping = True
+    plan = STATE.plan
+    deadline = time.perf_counter() + (plan.request_timeout_s if plan is not None else 5.0) + 0.5
+    while STATE.in_flight and time.perf_counter() < deadline:
+        gevent.sleep(0.02)
+
+
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    # The users are stopped now: what is still waiting never got its answer (the worker's final
+    # report to the master carries these counts).
+    if STATE.sampler is not None:
+        STATE.sampler.drain(5.0)
+    count_in_flight_at_stop()
+
+
 def _concurrency_watch(environment: Environment) -> None:
     """Once a second: requests in flight, and how many have waited over a second (stuck users)."""
     while True:
@@ -460,11 +482,6 @@ def _concurrency_watch(environment: Environment) -> None:
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
     runner = _RUNNER.get("runner")
     final = runner is not None and runner.state in (STATE_STOPPED, STATE_STOPPING)
-    if final and runner is not None and runner.state == STATE_STOPPED:
-        # The worker's last report: what is still waiting now never got its answer.
-        if STATE.sampler is not None:
-            STATE.sampler.drain(2.0)
-        count_in_flight_at_stop()
     cpu = STATE.recorder.max_cpu_percent
     delta = STATE.recorder.drain()
     STATE.recorder.max_cpu_percent = cpu
@@ -835,6 +852,8 @@ def _install() -> None:
     hooks.test_start.add_listener(_on_test_start)
     hooks.report_to_master.add_listener(_on_report_to_master)
     hooks.worker_report.add_listener(_on_worker_report)
+    hooks.test_stopping.add_listener(_on_test_stopping)
+    hooks.test_stop.add_listener(_on_test_stop)
     hooks.quitting.add_listener(_on_quitting)
 
 
