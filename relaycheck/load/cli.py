@@ -234,6 +234,8 @@ def _execute(
         }
         comparisons = compare_fn(current, baseline)
     reasons = judge(plan, verdicts, record.raw, comparisons)
+    if schema_problem:
+        reasons.insert(0, f"SCHEMA the served schema MUST be usable: {schema_problem}")
     code = exitcodes.FINDINGS if reasons else exitcodes.OK
     summary = build_summary(
         provenance=provenance(

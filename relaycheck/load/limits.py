@@ -72,7 +72,7 @@ def fetch(session: Any, url: str, headers: dict[str, str], limits: Limits) -> Fe
         status = int(response.status_code or 0)
         if status == 0:
             # No status line: the error says why (geventhttpclient wraps a retried error).
-            _no_status(got, error if error is not None else OSError("no answer"), deadline)
+            _no_status(got, error if error is not None else OSError("no answer"), deadline, limits)
             return got
         got.status = status
         _read(got, response, url, limits, received)
@@ -96,12 +96,11 @@ def _timed_out(got: Fetched, limits: Limits, received: int) -> None:
         got.problem = f"answer MUST arrive within {limits.timeout_s:g} s: no answer (timeout)"
 
 
-def _no_status(got: Fetched, error: BaseException, deadline: gevent.Timeout) -> None:
+def _no_status(got: Fetched, error: BaseException, deadline: gevent.Timeout, limits: Limits) -> None:
     original = getattr(error, "original", None) or getattr(error, "last_error", None)
     for candidate in (error, original):
         if candidate is deadline or isinstance(candidate, socket.timeout | TimeoutError | gevent.Timeout):
-            got.no_answer = "timeout"
-            got.problem = "answer MUST arrive in time: no answer (timeout)"
+            _timed_out(got, limits, 0)
             return
     cause = original if isinstance(original, BaseException) else error
     name = type(cause).__name__
