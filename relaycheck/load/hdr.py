@@ -109,7 +109,9 @@ class EndpointStats:
         return sum(self.no_answer.values())
 
     def add_finding(self, finding: dict[str, Any]) -> None:
-        if len(self.findings) < MAX_FINDINGS:
+        # One example per distinct finding (its id: operation, check, what broke); the count of
+        # invalid bodies stays exact in ``invalid``.
+        if len(self.findings) < MAX_FINDINGS and all(f.get("id") != finding.get("id") for f in self.findings):
             self.findings.append(finding)
 
     def _kind(self, message: str, count: int) -> None:

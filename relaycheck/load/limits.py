@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,7 @@ def fetch(session: Any, url: str, headers: dict[str, str], limits: Limits) -> Fe
     deadline.start()
     got = Fetched()
     received = [0]
+    started = time.perf_counter()
     try:
         response = session._send_request_safe_mode("GET", url, payload=None, headers=headers)
         got.response = response
@@ -79,28 +81,35 @@ def fetch(session: Any, url: str, headers: dict[str, str], limits: Limits) -> Fe
     except gevent.Timeout as fired:
         if fired is not deadline:
             raise
-        _timed_out(got, limits, received[0])
+        # Bytes of the body the parser holds but no read has returned yet count as received.
+        buffered = getattr(getattr(got.response, "_response", None), "_body_buffer", None)
+        _timed_out(got, limits, received[0] + (len(buffered) if buffered else 0), time.perf_counter() - started)
     finally:
         deadline.close()
     return got
 
 
-def _timed_out(got: Fetched, limits: Limits, received: int) -> None:
+def _timed_out(got: Fetched, limits: Limits, received: int, seconds: float) -> None:
     got.no_answer = "timeout"
+    within = f"answer MUST be complete within {limits.timeout_s:g} s"
+    head = got.headers or {}
+    # What the head announced names a slow answer's cause (a gzip bomb is slow to read too).
+    said = ", ".join(f"{k} {head[k.lower()]}" for k in ("Content-Encoding", "Content-Length") if head.get(k.lower()))
+    said = f"; {said}" if said else ""
     if received:
-        got.problem = (
-            f"answer MUST arrive within {limits.timeout_s:g} s: only {received} bytes of its body came "
-            f"(dripped at {received / limits.timeout_s:.0f} B/s)"
-        )
+        rate = received / max(seconds, 1e-9)
+        got.problem = f"{within}: body dripped at {rate:.0f} B/s ({received:,} bytes in {seconds:.1f} s{said})"
+    elif got.status:
+        got.problem = f"{within}: the headers came, the body did not{said}"
     else:
-        got.problem = f"answer MUST arrive within {limits.timeout_s:g} s: no answer (timeout)"
+        got.problem = f"answer MUST arrive in time: no answer within {limits.timeout_s:g} s (timeout)"
 
 
 def _no_status(got: Fetched, error: BaseException, deadline: gevent.Timeout, limits: Limits) -> None:
     original = getattr(error, "original", None) or getattr(error, "last_error", None)
     for candidate in (error, original):
         if candidate is deadline or isinstance(candidate, socket.timeout | TimeoutError | gevent.Timeout):
-            _timed_out(got, limits, 0)
+            _timed_out(got, limits, 0, limits.timeout_s)
             return
     cause = original if isinstance(original, BaseException) else error
     name = type(cause).__name__
@@ -115,10 +124,10 @@ def _no_status(got: Fetched, error: BaseException, deadline: gevent.Timeout, lim
         or name == "HTTPConnectionClosed"
     ):
         got.no_answer = "reset"
-        got.problem = f"the connection MUST NOT be reset or closed before the answer ({name}: {text})"
+        got.problem = f"the connection MUST NOT be closed before the answer: connection reset by the target ({name})"
         return
     if name == "HTTPParseError":
-        got.problem = f"answer MUST be HTTP: non-HTTP bytes or a broken head in the answer ({text[:160]})"
+        got.problem = f"answer MUST be HTTP: non-HTTP bytes in the answer ({text[:160]})"
         return
     got.problem = f"status MUST be 200, got 0 ({name}: {text[:160]})"
 
@@ -129,13 +138,14 @@ def _read(got: Fetched, response: Any, url: str, limits: Limits, received: list[
     count = len(head) if head is not None else 0
     if count > limits.max_headers:
         raw.release()
-        got.problem = f"answer MUST have at most {limits.max_headers} header lines, got {count}"
+        got.problem = f"answer MUST have at most {limits.max_headers} header lines: {count:,} response header lines"
         return
     got.headers = {str(k).lower(): str(v) for k, v in (head.items() if head is not None else ())}
     declared = got.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body:
         raw.release()
-        got.problem = f"answer MUST be at most {_mb(limits.max_body)}: Content-Length {int(declared):,}"
+        size = f"Content-Length {int(declared):,}"
+        got.problem = f"answer MUST be at most {_mb(limits.max_body)}: answer exceeded it ({size})"
         return
     chunks: list[bytes] = []
     try:
@@ -146,12 +156,17 @@ def _read(got: Fetched, response: Any, url: str, limits: Limits, received: list[
             received[0] += len(chunk)
             if received[0] > limits.max_body:
                 raw.release()
-                got.problem = f"answer MUST be at most {_mb(limits.max_body)}: exceeded it while reading"
+                got.problem = f"answer MUST be at most {_mb(limits.max_body)}: answer exceeded it while reading"
                 return
             chunks.append(chunk)
-    except (OSError, ValueError) as exc:  # geventhttpclient's parse errors are ValueErrors
-        cut = f"Content-Length {declared} but {received[0]} bytes then" if declared else f"{received[0]} bytes then"
-        got.problem = f"answer MUST be complete: {cut} {type(exc).__name__} ({str(exc)[:120]})"
+    except Exception as exc:  # noqa: BLE001 - a reset, or the parser's HTTPParseError on a cut answer
+        buffered = getattr(raw, "_body_buffer", None)
+        got_bytes = received[0] + (len(buffered) if buffered else 0)
+        if declared is not None and declared.isdigit():
+            cut = f"Content-Length {int(declared):,} but {got_bytes:,} bytes then close"
+        else:
+            cut = f"connection closed mid-answer after {got_bytes:,} bytes"
+        got.problem = f"answer MUST be complete: {cut} ({type(exc).__name__})"
         return
     body = b"".join(chunks)
     encoding = got.headers.get("content-encoding", "identity").strip().lower()
@@ -168,10 +183,8 @@ def _read(got: Fetched, response: Any, url: str, limits: Limits, received: list[
         target = urlsplit(url)
         where = urlsplit(location) if location else None
         off_host = bool(where and where.netloc and where.netloc != target.netloc)
-        got.problem = (
-            f"status MUST be 200, got {status}: redirect to {location or '(no Location)'}"
-            f" ({'OFF-HOST, ' if off_host else ''}not followed)"
-        )
+        where_to = "redirect to another host" if off_host else "redirect"
+        got.problem = f"status MUST be 200, got {status}: {where_to} {location or '(no Location)'} not followed"
         return
     if status != 200:
         said = body[:120].decode("utf-8", "replace")
@@ -197,8 +210,11 @@ def _decompress(body: bytes, encoding: str, limits: Limits) -> bytes | str:
         return f"{encoding} body MUST decompress: {exc}"
     if len(out) > cap or inflater.unconsumed_tail:
         if cap < limits.max_body:
-            return f"{encoding} body MUST NOT expand more than {limits.max_ratio:g}x ({len(body):,} bytes compressed)"
-        return f"{encoding} body MUST be at most {_mb(limits.max_body)} decompressed"
+            return (
+                f"{encoding} answer MUST NOT inflate more than {limits.max_ratio:g}x: it inflates past "
+                f"{cap:,} bytes from {len(body):,}"
+            )
+        return f"{encoding} answer MUST be at most {_mb(limits.max_body)} decompressed: answer exceeded it"
     return out
 
 
