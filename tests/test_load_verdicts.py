@@ -73,7 +73,7 @@ def test_bad_bodies_above_n_in_flight_are_contract_findings(
 def test_stress_fails_on_server_errors_and_tables_its_steps(
     run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path
 ) -> None:
-    relay = knob_relay(overload="error:12:0.2", latency="2ms")
+    relay = knob_relay(overload="error:6:0.3", latency="2ms")
     out = run_load("--relay-url", relay.url, "--profile", "stress", "--users", "8", "--duration", "12")
     summary = out.summary
     stress = summary["stress"]

@@ -682,16 +682,22 @@ def stress_step(
     }
 
 
-def _judge_stress(environment: Environment, lag: float) -> None:
+def _judge_stress(environment: Environment, lag: float, final: bool = False) -> bool:
+    """Judge the next stress step once its time is over (``final``: at the end, whatever ran of it).
+    True when a step was judged."""
     plan = STATE.plan
     assert plan is not None and plan.slo is not None and STATE.started_wall is not None
     bounds = plan.stage_bounds()
     judged = len(STATE.stress_steps)
     if judged >= len(bounds) or STATE.stop_reason is not None:
-        return
+        return False
     start, end = bounds[judged]
-    if time.time() - lag < STATE.started_wall + end:
-        return
+    if final:
+        if time.time() < STATE.started_wall + start + 2.0:
+            return False  # the step had barely begun when the run ended: nothing to judge
+        end = min(end, time.time() - STATE.started_wall)
+    elif time.time() - lag < STATE.started_wall + end:
+        return False
     # Skip the ramp-up second of each step: users arriving mid-window blur the step's figures.
     eps, seconds = _window_endpoints(STATE.started_wall + start + 1.0, STATE.started_wall + end)
     seconds = max(seconds, 1e-9)
@@ -712,7 +718,9 @@ def _judge_stress(environment: Environment, lag: float) -> None:
             f"stress: step {judged + 1} ({plan.describe_step(judged)}) broke "
             f"{', '.join(step['broken_objectives'])}: {failed[0].describe()}"
         )
-        gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+        if not final:
+            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+    return True
 
 
 # --- the end: write the record, print the closing table --------------------------------------------
@@ -728,6 +736,10 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     if STATE.sampler is not None:
         STATE.sampler.drain(5.0)
     count_in_flight_at_stop()
+    if plan.stress and plan.slo is not None and STATE.started_wall is not None:
+        # Steps whose end the live judge did not see yet (the run ends with the last one).
+        while _judge_stress(environment, 0.0, final=True):
+            pass
     if plan.stress and STATE.stop_reason is None and STATE.stress_steps:
         STATE.stop_reason = f"stress: every step met the SLO up to the last planned step ({len(plan.stages)})"
     if plan.stress and STATE.knee is None and STATE.stress_steps:

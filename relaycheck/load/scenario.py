@@ -44,6 +44,10 @@ class RelayUser(FastHttpUser):
         if plan is not None:
             self.network_timeout = self.connection_timeout = plan.request_timeout_s
         super().__init__(environment)
+        # Every status is an answer to read (bounded) and judge: Locust's client would drop the
+        # body of a 4xx/5xx unread, and the failure would not say what the Relay said.
+        agent: Any = self.client.client
+        agent.valid_response_codes = frozenset(range(100, 600))
         # The pool makes its connections lazily, from these arguments, on the first request.
         pool = getattr(self.client.client, "clientpool", None)
         if pool is not None and isinstance(getattr(pool, "client_args", None), dict):
