@@ -36,7 +36,7 @@ from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
 from relaycheck.load.limits import Limits, never_retry
 from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
-from relaycheck.load.sampling import ContractSampler, OffLoop
+from relaycheck.load.sampling import ContractSampler, OffLoop, SamplePolicy
 from relaycheck.load.slo import breaches, evaluate, load_slo
 from relaycheck.load.wireclock import WIRE, install_wire_clock, kernel_received_at
 
@@ -53,8 +53,7 @@ class RunState:
     limits: Limits = field(default_factory=Limits)
     #: Requests in flight: greenlet -> (endpoint, perf_counter at start).
     in_flight: dict[Any, tuple[str, float]] = field(default_factory=dict)
-    #: Contract sample: per endpoint, the second and how many answers were checked in it.
-    sample_second: dict[str, tuple[int, int]] = field(default_factory=dict)
+    sample_policy: SamplePolicy | None = None
     schema_problem: str | None = None
     #: Set when the test starts stopping: no new request goes out, those in flight are waited for.
     stopping: bool = False
@@ -176,6 +175,7 @@ def _prepare(env: Environment) -> None:
     STATE.limits = Limits(plan.request_timeout_s, plan.max_body, plan.max_ratio, plan.max_headers)
     sampling = plan.sample > 0 or plan.sample_floor_per_s > 0
     STATE.sampler = OffLoop(ContractSampler(_load_schema_document(env, plan))) if sampling else None
+    STATE.sample_policy = SamplePolicy(plan.sample_floor_per_s, plan.sample, STATE.rng)
     opts = env.parsed_options
     if opts is not None:
         STATE.out_path = opts.rc_out or None
@@ -269,22 +269,12 @@ def count_in_flight_at_stop() -> int:
     return len(left)
 
 
-def _should_sample(endpoint: str, plan: Plan) -> bool:
-    second = int(time.time())
-    seen_second, checked = STATE.sample_second.get(endpoint, (second, 0))
-    if seen_second != second:
-        checked = 0
-    if checked < plan.sample_floor_per_s or STATE.rng.random() < plan.sample:
-        STATE.sample_second[endpoint] = (second, checked + 1)
-        return True
-    return False
-
-
 def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, parsed: Any = None) -> None:
     """Hand a share of the answers to the contract check (off the event loop); its verdict is
     recorded, and an invalid body written as a finding, when the check reports back."""
     plan, sampler = STATE.plan, STATE.sampler
-    if plan is None or sampler is None or not _should_sample(endpoint, plan):
+    policy = STATE.sample_policy
+    if plan is None or sampler is None or policy is None or not policy.should(endpoint, time.time()):
         return
     now_wall, now_perf = time.time(), time.perf_counter()
     mark = WIRE.get(gevent.getcurrent())

@@ -123,6 +123,26 @@ class ContractSampler:
         return None
 
 
+class SamplePolicy:
+    """Which answers the contract sample checks: every answer of an endpoint up to ``floor`` per
+    second, then a ``share`` of the rest. A quiet endpoint is checked in full (a fault on a few
+    percent of its answers cannot slip by), a busy one costs at most floor + share of its rate."""
+
+    def __init__(self, floor: float, share: float, rng: Any) -> None:
+        self.floor, self.share, self.rng = floor, share, rng
+        self.seconds: dict[str, tuple[int, int]] = {}
+
+    def should(self, endpoint: str, now: float) -> bool:
+        second = int(now)
+        seen_second, checked = self.seconds.get(endpoint, (second, 0))
+        if seen_second != second:
+            checked = 0
+        if checked < self.floor or self.rng.random() < self.share:
+            self.seconds[endpoint] = (second, checked + 1)
+            return True
+        return False
+
+
 class OffLoop:
     """Runs contract checks on one real OS thread and hands each verdict back on the event loop.
 
