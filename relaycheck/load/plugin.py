@@ -36,7 +36,7 @@ from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
 from relaycheck.load.limits import Limits, never_retry
 from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
-from relaycheck.load.sampling import ContractSampler, OffLoop, SamplePolicy
+from relaycheck.load.sampling import SMALL_BODY, ContractSampler, OffLoop, SamplePolicy
 from relaycheck.load.slo import breaches, evaluate, load_slo
 from relaycheck.load.wireclock import WIRE, install_wire_clock, kernel_received_at
 
@@ -311,6 +311,7 @@ def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, pa
         sent_at=sent_at,
         received_at=now_wall,
         parsed=parsed,
+        walks=len(got.body) <= SMALL_BODY or policy.walks(now_wall),
     )
 
 
