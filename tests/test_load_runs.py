@@ -46,6 +46,9 @@ def test_smoke_profile_passes_against_conforming(run_load: RunLoad, conforming_r
     assert summary["totals"]["requests"] == record.total_requests > 0
     assert summary["totals"]["failures"] == 0, summary["endpoints"]
     assert summary["totals"]["contract_sampled"] > 0 and summary["totals"]["contract_invalid"] == 0
+    assert summary["totals"]["no_answer_total"] == 0, "a conforming relay MUST answer every request, the last too"
+    assert not summary["contract_findings"] and not (out.out_dir / "findings").exists()
+    assert not summary["reasons"] and not summary["failures"]
     for name, ep in summary["endpoints"].items():
         assert decode(ep["hdr"]).get_total_count() == ep["requests"] == record.endpoints[name].requests
     assert summary["provenance"]["schema"]["sha256"] and summary["provenance"]["target"] == conforming_relay.url
@@ -174,14 +177,15 @@ def test_request_cap_is_a_hard_stop(run_load: RunLoad, conforming_relay: Fixture
 def test_stress_reports_the_knee(run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path) -> None:
     # One request at a time, 30 ms each: 1 user stays under 45 ms, a few users queue past it.
     relay = knob_relay(latency="30ms", concurrency=1)
-    slo = _slo_file(tmp_path, "[defaults]\np95_ms = 45\n")
+    slo = _slo_file(tmp_path, "min_knee_rps = 1\n[defaults]\np95_ms = 45\n")
     out = run_load("--relay-url", relay.url, "--profile", "stress", "--users", "1", "--duration", "15", "--slo", slo)
     stress = out.summary["stress"]
     steps = stress["steps"]
     assert steps and steps[0]["met_slo"], f"one user MUST meet the SLO: {steps}"
     assert not steps[-1]["met_slo"], f"the ramp MUST stop at the first breaching step: {steps}"
     assert stress["knee"] == max((s for s in steps if s["met_slo"]), key=lambda s: s["throughput_rps"])
-    assert out.code == 0, "a stress run with a knee MUST pass (it breaks its SLO by design)"
+    assert out.code == 0, f"a Relay that slows past a knee above min_knee_rps MUST pass: {out.summary['reasons']}"
+    assert "broke p95_ms" in str(stress["stopped_because"]), "the report MUST say why the ramp stopped"
 
 
 def test_abort_on_breach_stops_the_run_early(

@@ -39,15 +39,6 @@ def test_requests_that_never_answer_fail_the_run_by_kind(
     assert "Failures by kind and message" in page and "no answer" in page
 
 
-def test_conforming_relay_has_no_no_answer_and_no_findings(run_load: RunLoad, conforming_relay: FixtureRelay) -> None:
-    out = run_load("--relay-url", conforming_relay.url, "--users", "10", "--duration", "4", "--request-timeout", "1")
-    summary = out.summary
-    assert out.code == 0, summary["reasons"]
-    assert summary["totals"]["no_answer_total"] == 0, "a conforming relay MUST answer every request, the last too"
-    assert summary["totals"]["contract_invalid"] == 0 and not summary["contract_findings"]
-    assert not (out.out_dir / "findings").exists()
-
-
 def test_bad_bodies_above_n_in_flight_are_contract_findings(
     run_load: RunLoad, knob_relay: Callable[..., FixtureRelay]
 ) -> None:
@@ -90,15 +81,12 @@ def test_stress_fails_on_server_errors_and_tables_its_steps(
 
 
 def test_stress_capacity_objective(run_load: RunLoad, conforming_relay: FixtureRelay, tmp_path: Path) -> None:
+    # The quiet side (a knee above min_knee_rps passes) is test_stress_reports_the_knee.
     slo = tmp_path / "slo.toml"
     slo.write_text("min_knee_rps = 1000000\n[defaults]\np95_ms = 200\n")
     out = run_load("--relay-url", conforming_relay.url, "--profile", "stress", "--users", "2", "--duration", "6",
                    "--slo", str(slo))
     assert out.code == 1 and any("min_knee_rps" in r for r in out.summary["reasons"]), out.summary["reasons"]
-    slo.write_text("min_knee_rps = 1\n[defaults]\np95_ms = 200\n")
-    quiet = run_load("--relay-url", conforming_relay.url, "--profile", "stress", "--users", "2", "--duration", "6",
-                     "--slo", str(slo))
-    assert quiet.code == 0, f"a knee above min_knee_rps MUST pass: {quiet.summary['reasons']}"
 
 
 def test_every_exit_writes_an_error_summary(run_load: RunLoad, tmp_path: Path) -> None:
