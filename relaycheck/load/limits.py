@@ -48,7 +48,8 @@ class Fetched:
 
     status: int = 0
     body: bytes = b""
-    headers: dict[str, str] | None = None
+    #: The answer's headers as the client parsed them (case-insensitive lookups), when it came.
+    headers: Any = None
     response: Any = None
     #: Set when the Relay never answered: "timeout" or "reset".
     no_answer: str | None = None
@@ -94,7 +95,7 @@ def _timed_out(got: Fetched, limits: Limits, received: int, seconds: float) -> N
     within = f"answer MUST be complete within {limits.timeout_s:g} s"
     head = got.headers or {}
     # What the head announced names a slow answer's cause (a gzip bomb is slow to read too).
-    said = ", ".join(f"{k} {head[k.lower()]}" for k in ("Content-Encoding", "Content-Length") if head.get(k.lower()))
+    said = ", ".join(f"{k} {head.get(k)}" for k in ("Content-Encoding", "Content-Length") if head.get(k))
     said = f"; {said}" if said else ""
     if received:
         rate = received / max(seconds, 1e-9)
@@ -140,7 +141,8 @@ def _read(got: Fetched, response: Any, url: str, limits: Limits, received: list[
         raw.release()
         got.problem = f"answer MUST have at most {limits.max_headers} header lines: {count:,} response header lines"
         return
-    got.headers = {str(k).lower(): str(v) for k, v in (head.items() if head is not None else ())}
+    # The parsed Headers look up case-insensitively; no per-request copy on the hot path.
+    got.headers = head if head is not None else {}
     declared = got.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body:
         raw.release()

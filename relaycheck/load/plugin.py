@@ -280,7 +280,7 @@ def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, pa
     mark = WIRE.get(gevent.getcurrent())
     # The clock rule needs when the request left: the socket mark says it, else a second ago.
     sent_at = now_wall - (now_perf - mark[0]) if mark is not None else now_wall - 1.0
-    headers = dict(got.headers or {})
+    headers = {str(k).lower(): str(v) for k, v in (got.headers or {}).items()}
     into_run = now_wall - (STATE.started_wall or now_wall)
     in_flight = len(STATE.in_flight)
 
