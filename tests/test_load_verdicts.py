@@ -98,3 +98,31 @@ def test_every_exit_writes_an_error_summary(run_load: RunLoad, tmp_path: Path) -
     assert summary["verdict"] == "error" and summary["exit_code"] == 2 and "127.0.0.1:9" in summary["reason"]
     assert summary["provenance"]["command"] == "load" and summary["provenance"]["target"] == "http://127.0.0.1:9"
     assert (tmp_path / "run1" / "load" / "index.html").is_file()
+
+
+def test_interrupt_exits_130_with_what_was_measured(conforming_relay: FixtureRelay, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relaycheck", "load", "--relay-url", conforming_relay.url, "--users", "2",
+         "--duration", "60", "--report-dir", str(reports)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RELAYCHECK_")},
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 40
+    for line in proc.stdout:  # the first progress line: requests are being made
+        if "req/s" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:]
+    summary = json.loads((reports / "load" / "summary.json").read_text())
+    assert summary["verdict"] == "error" and summary["reason"] == "interrupted" and summary["exit_code"] == 130
+    assert summary["measured"] and summary["measured"]["answered"] > 0, "what was measured MUST be kept"
+    assert (reports / "load" / "index.html").is_file() and "Traceback" not in out
