@@ -284,6 +284,8 @@ def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, pa
     into_run = now_wall - (STATE.started_wall or now_wall)
     in_flight = len(STATE.in_flight)
 
+    walks = len(got.body) <= SMALL_BODY or policy.walks(now_wall)
+
     def done(verdict: tuple[str, str] | None) -> None:
         finding = None
         if verdict is not None:
@@ -311,7 +313,8 @@ def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, pa
         sent_at=sent_at,
         received_at=now_wall,
         parsed=parsed,
-        walks=len(got.body) <= SMALL_BODY or policy.walks(now_wall),
+        walks=walks,
+        off_loop=walks and len(got.body) > SMALL_BODY,
     )
 
 
