@@ -4,7 +4,7 @@
 
 1. Overhead: req/s of the dashboard scenario (HDR recording, wire clock, bounded reads with a
    per-request deadline, no-answer and in-flight tracking, and the contract sample as shipped: every
-   answer up to 20/s per endpoint then 5 %, checked on a worker thread) against a bare FastHttpUser
+   answer up to 10/s per endpoint then 5 %, walks on a worker thread) against a bare FastHttpUser
    locustfile making the same requests, both running at once on one
    core (the relay on the other), so a neighbour's burst lands on both. Target: ratio >= 0.9.
 2. Accuracy: p50/p99 of our figures against wrk's on GET /v1/now at moderate load (4 connections,

@@ -58,7 +58,7 @@ class Plan:
     #: Contract sample: every answer of an endpoint is checked up to this many per second (per
     #: generator process), then ``sample`` of the rest. A fault on a few percent of a quiet
     #: endpoint's answers is then caught, and a busy one costs at most ~floor + sample checks.
-    sample_floor_per_s: float = 20.0
+    sample_floor_per_s: float = 10.0
     user_weights: dict[str, int] = field(default_factory=dict)
     endpoint_weights: dict[str, float] = field(default_factory=dict)
     slo: dict[str, Any] | None = None
@@ -253,7 +253,7 @@ def build_plan(
     unknown_eps = set(endpoint_weights) - set(ENDPOINTS)
     if unknown_eps:
         raise RelaycheckError(f"{path.name} [weights.endpoints]: unknown endpoints {sorted(unknown_eps)}")
-    floor = _number(spec.get("sample_floor_per_s", 20.0), f"{where} sample_floor_per_s")
+    floor = _number(spec.get("sample_floor_per_s", 10.0), f"{where} sample_floor_per_s")
     sample = _number(spec.get("sample", 0.05), f"{where} sample")
     if sample > 1:
         raise RelaycheckError(f"{where}: sample must be between 0 and 1, got {sample}")
