@@ -161,6 +161,8 @@ def _read(got: Fetched, response: Any, url: str, limits: Limits, received: list[
                 got.problem = f"answer MUST be at most {_mb(limits.max_body)}: answer exceeded it while reading"
                 return
             chunks.append(chunk)
+            if raw.message_complete:
+                break  # most answers came whole with their headers: no second read
     except Exception as exc:  # noqa: BLE001 - a reset, or the parser's HTTPParseError on a cut answer
         buffered = getattr(raw, "_body_buffer", None)
         got_bytes = received[0] + (len(buffered) if buffered else 0)
