@@ -816,6 +816,8 @@ def run_arrivals(send: Callable[[float], None]) -> None:
     late_s = plan.late_ms / 1000.0
 
     def fire(intended: float) -> None:
+        if STATE.stopping:
+            return  # the run is over: due, never sent (not_sent_at_stop)
         lag = max(time.perf_counter() - intended, 0.0)
         counters.arrivals.sent += 1
         if lag > late_s:

@@ -187,10 +187,10 @@ def build_summary(
             "late_threshold_ms": plan.late_ms,
             "dropped": arrivals.dropped,
             "max_send_lag_ms": arrivals.max_lag_us / 1000.0,
-            # Cut off by the end of the run (users are stopped, not drained): due but not yet
-            # sent, and sent but not yet answered.
+            # Cut off by the end of the run: due but not yet sent, and sent but still unanswered
+            # after the stop waited for them (no-answers of kind in_flight_at_stop).
             "not_sent_at_stop": max(arrivals.intended - arrivals.sent - arrivals.dropped, 0),
-            "in_flight_at_stop": max(arrivals.sent - total.requests, 0),
+            "in_flight_at_stop": int(total.no_answer.get("in_flight_at_stop", 0)),
             "latency_from": "intended send time (coordinated omission corrected)",
         }
         if plan.mode == "open"
