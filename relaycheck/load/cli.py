@@ -9,6 +9,7 @@ with the reason on 2 and 130).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,9 @@ def execute(
     from relaycheck.load.report import write_error_reports
 
     seen: dict[str, Any] = {"target": settings.get("relay_url") or "(fixture relay, not started)"}
+    # An error summary reports what this run measured: never an earlier run's record in the same dir.
+    with contextlib.suppress(OSError):
+        (out_dir / "run-record.json").unlink(missing_ok=True)
     try:
         return _execute(
             settings=settings,

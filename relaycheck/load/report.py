@@ -333,7 +333,9 @@ Table = tuple[str, list[str], list[list[str]]]
 
 def tables(summary: dict[str, Any]) -> list[Table]:
     """The report's tables, shared by the console and the HTML page (same rows, same words)."""
-    out: list[Table] = [("Per endpoint (exact HDR percentiles of answered requests)", HEADERS, endpoint_rows(summary))]
+    out: list[Table] = []
+    if summary.get("endpoints") is not None:
+        out.append(("Per endpoint (exact HDR percentiles of answered requests)", HEADERS, endpoint_rows(summary)))
     failures = summary.get("failures") or []
     if failures:
         out.append(
@@ -484,7 +486,7 @@ def write_index(summary: dict[str, Any], out_dir: Path) -> Path:
     prov = summary.get("provenance") or {}
     run = summary.get("run") or {}
     sections = []
-    for title, headers, rows in tables(summary) if summary.get("endpoints") is not None else []:
+    for title, headers, rows in tables(summary):
         head = "".join(f"<th>{esc(h)}</th>" for h in headers)
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
         sections.append(f"<h2>{esc(title)}</h2><table><tr>{head}</tr>{body}</table>")
