@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/bench_load.py [--seconds 10] [--rounds 2]
 
-1. Overhead: req/s of the dashboard scenario (HDR recording, wire clock and contract sample on)
-   against a bare FastHttpUser locustfile making the same requests, both running at once on one
+1. Overhead: req/s of the dashboard scenario (HDR recording, wire clock, bounded reads with a
+   per-request deadline, no-answer and in-flight tracking, and the contract sample as shipped: every
+   answer up to 10/s per endpoint then 5 %, walks on a worker thread) against a bare FastHttpUser
+   locustfile making the same requests, both running at once on one
    core (the relay on the other), so a neighbour's burst lands on both. Target: ratio >= 0.9.
 2. Accuracy: p50/p99 of our figures against wrk's on GET /v1/now at moderate load (4 connections,
    each pausing 10 ms between requests, on both sides). Target: within max(0.2 ms, 10 %). With
@@ -192,7 +194,7 @@ def bare_locust(
 
 
 def bench_overhead(seconds: float, rounds: int, work: Path) -> None:
-    print("\n== 1. overhead: dashboard scenario (HDR + contract sample) vs bare FastHttpUser, side by side ==")
+    print("\n== 1. overhead: dashboard scenario (HDR, sample, bounded reads, no-answers) vs bare FastHttpUser ==")
     users = 10
     ratios: list[float] = []
     with FixtureRelay("conforming", seed=1) as relay:

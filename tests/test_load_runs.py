@@ -46,6 +46,9 @@ def test_smoke_profile_passes_against_conforming(run_load: RunLoad, conforming_r
     assert summary["totals"]["requests"] == record.total_requests > 0
     assert summary["totals"]["failures"] == 0, summary["endpoints"]
     assert summary["totals"]["contract_sampled"] > 0 and summary["totals"]["contract_invalid"] == 0
+    assert summary["totals"]["no_answer_total"] == 0, "a conforming relay MUST answer every request, the last too"
+    assert not summary["contract_findings"] and not (out.out_dir / "findings").exists()
+    assert not summary["reasons"] and not summary["failures"]
     for name, ep in summary["endpoints"].items():
         assert decode(ep["hdr"]).get_total_count() == ep["requests"] == record.endpoints[name].requests
     assert summary["provenance"]["schema"]["sha256"] and summary["provenance"]["target"] == conforming_relay.url
@@ -86,20 +89,28 @@ def test_slo_gate_fails_on_error_rate(run_load: RunLoad, knob_relay: Callable[..
     assert 0.1 < rate < 0.3, f"measured error rate {rate} MUST reflect the relay's 20%"
 
 
-def test_baseline_flags_latency_regression_not_a_rerun(
+def test_baseline_flags_latency_and_throughput_regressions_not_a_rerun(
     run_load: RunLoad, conforming_relay: FixtureRelay, knob_relay: Callable[..., FixtureRelay]
 ) -> None:
-    first = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "3")
+    # 7 s runs: 5 whole seconds per endpoint, enough for the throughput test to reach p < 0.01.
+    first = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "7")
     assert first.code == 0
-    baseline = str(first.out_dir / "summary.json")
-    rerun = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "3", "--baseline", baseline)
+    baseline = str(first.out_dir.parent)  # the earlier --report-dir
+    rerun = run_load("--relay-url", conforming_relay.url, "--users", "3", "--duration", "7", "--baseline", baseline)
     assert rerun.code == 0, f"a rerun MUST NOT be flagged: {rerun.summary['baseline']['regressions']}"
-    assert rerun.summary["baseline"]["comparisons"], "the comparison MUST cover the endpoints"
+    figures = {k["figure"] for c in rerun.summary["baseline"]["comparisons"] for k in c["checks"]}
+    assert {"latency", "throughput", "errors", "no_answer", "contract_invalid"} <= figures, figures
+    capped = knob_relay(max_rps="40")
+    collapsed = run_load("--relay-url", capped.url, "--users", "3", "--duration", "7", "--baseline", baseline)
+    fired = [k for c in collapsed.summary["baseline"]["comparisons"] for k in c["checks"] if k["regression"]]
+    assert collapsed.code == 1 and any(k["figure"] == "throughput" for k in fired), collapsed.summary["reasons"]
+    assert any(r.startswith("REGRESSION") and "throughput MUST NOT regress" in r for r in collapsed.summary["reasons"])
     slow = knob_relay(latency="15ms")
     slower = run_load("--relay-url", slow.url, "--users", "3", "--duration", "3", "--baseline", baseline)
     regressions = slower.summary["baseline"]["regressions"]
-    assert slower.code == 1 and regressions, "a +15 ms relay MUST be flagged as a regression"
+    assert slower.code == 1 and any("latency MUST NOT regress" in r for r in regressions), regressions
     assert "Mann-Whitney" in slower.summary["baseline"]["method"]
+    assert "Baseline comparison" in (slower.out_dir / "index.html").read_text()
 
 
 def test_two_workers_merge_exactly(conforming_relay: FixtureRelay, tmp_path: Path) -> None:
@@ -166,14 +177,15 @@ def test_request_cap_is_a_hard_stop(run_load: RunLoad, conforming_relay: Fixture
 def test_stress_reports_the_knee(run_load: RunLoad, knob_relay: Callable[..., FixtureRelay], tmp_path: Path) -> None:
     # One request at a time, 30 ms each: 1 user stays under 45 ms, a few users queue past it.
     relay = knob_relay(latency="30ms", concurrency=1)
-    slo = _slo_file(tmp_path, "[defaults]\np95_ms = 45\n")
+    slo = _slo_file(tmp_path, "min_knee_rps = 1\n[defaults]\np95_ms = 45\n")
     out = run_load("--relay-url", relay.url, "--profile", "stress", "--users", "1", "--duration", "15", "--slo", slo)
     stress = out.summary["stress"]
     steps = stress["steps"]
     assert steps and steps[0]["met_slo"], f"one user MUST meet the SLO: {steps}"
     assert not steps[-1]["met_slo"], f"the ramp MUST stop at the first breaching step: {steps}"
     assert stress["knee"] == max((s for s in steps if s["met_slo"]), key=lambda s: s["throughput_rps"])
-    assert out.code == 0, "a stress run with a knee MUST pass (it breaks its SLO by design)"
+    assert out.code == 0, f"a Relay that slows past a knee above min_knee_rps MUST pass: {out.summary['reasons']}"
+    assert "broke p95_ms" in str(stress["stopped_because"]), "the report MUST say why the ramp stopped"
 
 
 def test_abort_on_breach_stops_the_run_early(
@@ -191,12 +203,15 @@ def test_abort_on_breach_stops_the_run_early(
 def test_contract_sample_fails_invalid_bodies_under_load(run_load: RunLoad) -> None:
     # No --relay-url: relaycheck starts the fixture relay itself, here with the real 2.5 defects
     # (balance a JSON number where the schema says string; null past the last page).
-    out = run_load("--behaviour", "as-is-2.5", "--users", "3", "--duration", "3", "--sample", "1")
+    out = run_load("--behaviour", "as-is-2.5", "--users", "3", "--duration", "3")
     summary = out.summary
-    assert out.code == 1, "invalid bodies MUST count as failures and breach the error-rate SLO"
+    assert out.code == 1, "invalid bodies MUST fail the run"
     pages = summary["endpoints"]["GET /v1/network/nodes/data"]
-    assert pages["contract_invalid"] > 0 and pages["contract_invalid"] <= pages["failures"]
-    assert any(k.startswith("contract: GET /v1/network/nodes/data") and "MUST" in k for k in pages["failure_kinds"])
+    assert pages["contract_invalid"] > 0 and pages["failures"] == 0, "a broken body is a finding, not an error"
+    assert any(r.startswith("CONTRACT GET /v1/network/nodes/data") for r in summary["reasons"])
+    findings = [f for f in summary["contract_findings"] if f["operation"] == "GET /v1/network/nodes/data"]
+    assert findings and all("MUST" in f["message"] for f in findings)
+    assert (out.out_dir / findings[0]["file"]).is_file(), "each finding MUST be written for relaycheck replay"
     assert summary["endpoints"]["GET /v1/now"]["contract_invalid"] == 0, "valid bodies MUST pass the sample"
     assert summary["provenance"]["target_kind"] == "fixture:as-is-2.5"
 

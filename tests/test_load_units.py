@@ -163,13 +163,113 @@ def test_baseline_flags_a_regression_and_not_noise() -> None:
     slower = _summary_of(_latencies(3, 5000, 3500))
     barely = _summary_of(_latencies(8, 5000, 2200))
     assert not cmp.compare(same_target, base)[0].regression, "a rerun of the same target MUST NOT be flagged"
-    flagged = cmp.compare(slower, base)[0]
-    assert flagged.latency_regression and flagged.latency_p_value < 0.01, "a 75% slowdown MUST be flagged"
+    flagged = cmp.compare(slower, base)[0].check("latency")
+    assert flagged is not None and flagged.regression and flagged.p_value < 0.01, "a 75% slowdown MUST be flagged"
     small = cmp.compare(barely, base)[0]
-    assert small.latency_p_value < 0.01 and not small.regression, "a significant but tiny shift MUST NOT be flagged"
+    small_latency = small.check("latency")
+    assert small_latency is not None and small_latency.p_value < 0.01
+    assert not small.regression, "a significant but tiny shift MUST NOT be flagged"
     assert not cmp.compare(base, slower)[0].regression, "an improvement MUST NOT be flagged"
     erring = _summary_of(_latencies(4, 5000, 1000), failures=250)
-    assert cmp.compare(erring, base)[0].error_regression, "5% new errors MUST be flagged"
+    errors = cmp.compare(erring, base)[0].check("errors")
+    assert errors is not None and errors.regression, "5% new errors MUST be flagged"
+
+
+def _counts_summary(requests: int, failures: int = 0, no_answer: int = 0, invalid: int = 0) -> dict[str, Any]:
+    stats = _stats(_latencies(9, requests, 1000), failures)
+    return {
+        "endpoints": {
+            EP: {
+                "hdr": encode(stats.hist), "requests": requests, "failures": failures, "no_answer_total": no_answer,
+                "contract_invalid": invalid, "contract_sampled": requests // 10,
+            }
+        }
+    }
+
+
+def test_baseline_counts_use_an_exact_test() -> None:
+    base = _counts_summary(30_000)
+    for figure, kwargs in (("errors", {"failures": 11}), ("no_answer", {"no_answer": 11}),
+                           ("contract_invalid", {"invalid": 11})):
+        worse = cmp.compare(_counts_summary(30_000, **kwargs), base)[0]
+        fired = worse.check(figure)
+        assert fired is not None and fired.regression, f"11 {figure} in 30,000 against 0 MUST be a regression"
+        assert fired.p_value < 0.001 and "Fisher" in fired.test and fired.effect.startswith("0% -> ")
+        assert f"{figure} MUST NOT regress" in worse.describe()
+    one = cmp.compare(_counts_summary(30_000, failures=1), base)[0].check("errors")
+    assert one is not None and not one.regression, "one error against none MUST NOT be (p = 0.5)"
+    assert not cmp.compare(base, base)[0].regression, "a run MUST NOT regress against itself"
+
+
+def test_baseline_throughput_needs_a_test_and_a_practical_drop() -> None:
+    rng = random.Random(3)
+    healthy = [int(rng.gauss(1500, 60)) for _ in range(18)]
+    rerun = [int(rng.gauss(1480, 60)) for _ in range(18)]
+    collapsed = [int(rng.gauss(196, 20)) for _ in range(18)]
+    slightly = [int(rng.gauss(1380, 30)) for _ in range(18)]
+    base = {**_counts_summary(1000), "throughput_samples": {EP: healthy}}
+
+    def throughput(samples: list[int]) -> Any:
+        return cmp.compare({**_counts_summary(1000), "throughput_samples": {EP: samples}}, base)[0].check("throughput")
+
+    fired = throughput(collapsed)
+    assert fired is not None and fired.regression and fired.p_value < 0.01, "an 87% drop MUST be flagged"
+    assert "Mann-Whitney" in fired.test and "-87%" in fired.effect
+    quiet = throughput(rerun)
+    assert quiet is not None and not quiet.regression, "a rerun MUST NOT be flagged"
+    small = throughput(slightly)
+    assert small is not None and small.p_value < 0.01 and not small.regression, "an 8% dip is below the threshold"
+
+
+def test_baseline_accepts_a_report_directory(tmp_path: Path) -> None:
+    summary = {"endpoints": {EP: {"hdr": "", "requests": 0, "failures": 0}}}
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "summary.json").write_text(json.dumps(summary))
+    assert cmp.load_baseline(tmp_path) == summary, "--baseline MUST accept the earlier --report-dir"
+    assert cmp.load_baseline(tmp_path / "load") == summary, "and its load/ directory"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RelaycheckError, match=r"without summary\.json"):
+        cmp.load_baseline(tmp_path / "empty")
+
+
+def test_stress_verdict_rules() -> None:
+    from relaycheck.load.cli import stress_reasons
+
+    plan = build_plan("stress", users=10, duration=12)
+    plan.slo = validate_slo({"min_knee_rps": 500, "defaults": {"p95_ms": 100, "error_rate": 0.01}})
+
+    def step(n: int, rps: float, broken: list[str]) -> dict[str, Any]:
+        return {"step": n, "throughput_rps": rps, "broken_objectives": broken, "met_slo": not broken,
+                "server_errors": 40 if "error_rate" in broken else 0, "failures": 40 if broken else 0,
+                "no_answer": 0, "requests": 1000}
+
+    slowed = {"stress_steps": [step(1, 400, []), step(2, 700, []), step(3, 720, ["p95_ms"])], "knee": step(2, 700, [])}
+    assert stress_reasons(plan, slowed) == [], "a Relay that slows down past a knee above min_knee_rps MUST pass"
+    failing = {**slowed, "stress_steps": [step(1, 400, []), step(2, 700, []), step(3, 720, ["error_rate"])]}
+    reasons = stress_reasons(plan, failing)
+    assert len(reasons) == 1 and "step 3 MUST slow down, not fail" in reasons[0] and "40 server errors" in reasons[0]
+    low = {"stress_steps": [step(1, 300, []), step(2, 320, ["p95_ms"])], "knee": step(1, 300, [])}
+    assert any("min_knee_rps" in r for r in stress_reasons(plan, low)), "a knee below the objective MUST fail"
+    none = {"stress_steps": [step(1, 300, ["p95_ms"])], "knee": None}
+    assert any("no step met every SLO" in r for r in stress_reasons(plan, none))
+
+
+def test_default_sample_catches_a_five_percent_fault_on_one_endpoint() -> None:
+    """The default policy (every answer up to the floor per second, then the share) against a fault
+    on 5 % of one endpoint's answers in a 20 s run: whatever that endpoint's rate (a quiet one
+    with a few users on it, or a busy one), the chance to check none of the broken answers is
+    below 0.1 %. (The former flat 5 % sample missed such a fault on a 10/s endpoint with p = 0.6.)"""
+    from relaycheck.load.sampling import SamplePolicy
+
+    plan = build_plan("smoke", users=50, duration=20)
+    fault = 0.05
+    for rate in (2, 10, 50, 300, 2000):  # answers per second of the faulty endpoint
+        policy = SamplePolicy(plan.sample_floor_per_s, plan.sample, random.Random(rate))
+        checked = sum(policy.should(EP, 1_000_000 + s + i / rate) for s in range(20) for i in range(rate))
+        total = 20 * rate
+        # The fault breaks ~5% of the endpoint's answers; each is checked with chance checked/total.
+        miss = (1 - checked / total) ** (fault * total)
+        assert miss < 0.001, f"at {rate}/s, checking {checked} of {total} misses a 5% fault with p={miss:.2g}"
 
 
 def test_mann_whitney_matches_scipy() -> None:

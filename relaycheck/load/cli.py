@@ -1,12 +1,15 @@
 """``relaycheck load``: a Locust run of the stats endpoints, judged by the SLO gate (and a baseline).
 
-Exit codes: 0 every SLO met (and no regression), 1 an SLO breached or a regression, 2 bad options
-or an unusable target.
+Exit codes: 0 every SLO met (and no regression), 1 an SLO breached, a contract finding, a no-answer
+or a regression, 2 bad options, an unusable target or a crashed generator, 130 interrupted. Every
+exit after the options were read writes ``summary.json`` and ``index.html`` (``verdict: error``
+with the reason on 2 and 130).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -30,7 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="run length in seconds")
     parser.add_argument("--slo", default=DEFAULT_SLO, metavar="FILE", help=f"SLO thresholds (default: {DEFAULT_SLO})")
-    parser.add_argument("--baseline", default=None, metavar="PATH", help="earlier summary.json to compare against")
+    parser.add_argument(
+        "--baseline", default=None, metavar="PATH", help="earlier run to compare with: summary.json or its report dir"
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="a request with no complete answer after S seconds is a no-answer (default: the SLO file's, else 5)",
+    )
+    parser.add_argument(
+        "--max-body", type=int, default=None, metavar="BYTES", help="largest answer read, decompressed (default: 8 MiB)"
+    )
     parser.add_argument("--processes", type=int, default=1, metavar="N", help="load generator processes (default: 1)")
     parser.add_argument("--sample", type=float, default=None, help="share of responses contract-checked (0..1)")
     parser.add_argument(
@@ -55,7 +70,7 @@ def _resolve_path(value: str) -> Path:
 def run(settings: Settings) -> int:
     from relaycheck.load.compare import METHOD, compare, load_baseline
     from relaycheck.load.plan import build_plan
-    from relaycheck.load.slo import load_slo
+    from relaycheck.load.slo import load_slo, request_timeout
     from relaycheck.reports import utc_now
 
     processes = int(settings.get("processes") or 1)
@@ -72,6 +87,8 @@ def run(settings: Settings) -> int:
         if not 0.0 <= float(sample) <= 1.0:
             raise RelaycheckError(f"--sample must be between 0 and 1, got {sample}")
         plan.sample = float(sample)
+        if plan.sample == 0.0:
+            plan.sample_floor_per_s = 0.0  # --sample 0: no contract sample at all
     max_requests = settings.get("max_requests")
     if max_requests is not None:
         if int(max_requests) < 1:
@@ -79,6 +96,15 @@ def run(settings: Settings) -> int:
         plan.max_requests = int(max_requests)
     slo_path = _resolve_path(str(settings.get("slo") or DEFAULT_SLO))
     plan.slo = load_slo(slo_path)
+    timeout = settings.get("request_timeout")
+    plan.request_timeout_s = float(timeout) if timeout is not None else request_timeout(plan.slo)
+    if not plan.request_timeout_s > 0:
+        raise RelaycheckError(f"--request-timeout must be a positive number of seconds, got {timeout}")
+    max_body = settings.get("max_body")
+    if max_body is not None:
+        if int(max_body) < 1024:
+            raise RelaycheckError(f"--max-body must be at least 1024 bytes, got {max_body}")
+        plan.max_body = int(max_body)
     baseline_path = settings.get("baseline")
     baseline = load_baseline(_resolve_path(str(baseline_path))) if baseline_path else None
     out_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "load"
@@ -110,9 +136,54 @@ def execute(
     compare_fn: Any,
     started_iso: str,
 ) -> int:
+    """Run and judge; on any error or interrupt, still write summary.json (verdict error) and the page."""
+    from relaycheck.load.report import write_error_reports
+
+    seen: dict[str, Any] = {"target": settings.get("relay_url") or "(fixture relay, not started)"}
+    # An error summary reports what this run measured: never an earlier run's record in the same dir.
+    with contextlib.suppress(OSError):
+        (out_dir / "run-record.json").unlink(missing_ok=True)
+    try:
+        return _execute(
+            settings=settings,
+            plan=plan,
+            out_dir=out_dir,
+            processes=processes,
+            slo_origin=slo_origin,
+            baseline=baseline,
+            baseline_path=baseline_path,
+            method=method,
+            compare_fn=compare_fn,
+            started_iso=started_iso,
+            seen=seen,
+        )
+    except RelaycheckError as exc:
+        write_error_reports(out_dir, reason=str(exc), code=exitcodes.USAGE, plan=plan, seen=seen, settings=settings,
+                            started=started_iso)
+        raise
+    except KeyboardInterrupt:
+        write_error_reports(out_dir, reason="interrupted", code=exitcodes.INTERRUPTED, plan=plan, seen=seen,
+                            settings=settings, started=started_iso)
+        raise
+
+
+def _execute(
+    *,
+    settings: Settings,
+    plan: Any,
+    out_dir: Path,
+    processes: int,
+    slo_origin: str,
+    baseline: dict[str, Any] | None,
+    baseline_path: str | None,
+    method: str,
+    compare_fn: Any,
+    started_iso: str,
+    seen: dict[str, Any],
+) -> int:
     from relaycheck.load.report import build_summary, console_table, write_reports
     from relaycheck.load.runner import LoadJob, run_locust
-    from relaycheck.load.slo import breaches, evaluate
+    from relaycheck.load.slo import evaluate
     from relaycheck.reports import provenance
     from relaycheck.schema import load_schema, snapshot_path
     from relaycheck.target import open_target
@@ -120,15 +191,21 @@ def execute(
     relay_url = settings.get("relay_url")
     behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     with open_target(relay_url, behaviour=behaviour, seed=plan.seed) as target:
+        seen["target"] = target.url
+        seen["target_kind"] = target.kind
         schema_source = settings.get("schema")
+        schema_problem = None
         try:
             schema = load_schema(schema_source, target.url)
         except RelaycheckError as exc:
             if schema_source:
                 raise
-            # A Relay that does not serve its document is still loadable; judge it by the pin.
-            print(f"relaycheck load: {exc}; contract sample uses the pinned snapshot", file=sys.stderr)
+            # A Relay that does not serve a usable document is still loadable; judge it by the pin,
+            # and say so (console and summary): the sample then checks the pinned contract.
+            schema_problem = f"the served schema is unusable ({exc}); the contract sample uses the pinned relay-2.5.3"
+            print(f"relaycheck load: WARNING: {schema_problem}", file=sys.stderr)
             schema = load_schema(str(snapshot_path("relay-2.5.3")), None)
+        seen["schema"] = {"origin": schema.origin, "sha256": schema.sha256, "problem": schema_problem}
         out_dir.mkdir(parents=True, exist_ok=True)
         schema_file = out_dir / "schema.json"
         schema_file.write_bytes(schema.raw)
@@ -141,25 +218,29 @@ def execute(
         )
         clock = time.monotonic()
         record = run_locust(LoadJob(target.url, plan, out_dir, processes=processes))
+        seen["record"] = record
         target_kind = target.kind
         target_url = target.url
 
     recorder = record.recorder
     if recorder.total_requests == 0:
-        raise RelaycheckError(f"no request completed against {target_url} (see {record.log_path})")
+        hung = recorder.total_no_answer
+        why = f"every request went unanswered ({hung} no-answers)" if hung else "no request completed"
+        raise RelaycheckError(f"{why} against {target_url}: {_first_problem(recorder)} (see {record.log_path})")
     verdicts = evaluate(plan.slo, recorder.endpoints, record.duration_s) if plan.slo else []
     comparisons = None
     if baseline is not None:
-        from relaycheck.load.report import endpoint_json
+        from relaycheck.load.report import endpoint_json, throughput_samples
 
-        current = {"endpoints": {n: endpoint_json(s, record.duration_s, []) for n, s in recorder.endpoints.items()}}
+        current = {
+            "endpoints": {n: endpoint_json(s, record.duration_s, []) for n, s in recorder.endpoints.items()},
+            "throughput_samples": throughput_samples(recorder, record.started, record.started + record.duration_s),
+        }
         comparisons = compare_fn(current, baseline)
-    failed = bool(breaches(verdicts))
-    if plan.stress:
-        # A stress run breaks an SLO by design; it fails only when not even its first step held.
-        failed = record.raw.get("knee") is None
-    regressed = any(c.regression for c in comparisons or [])
-    code = exitcodes.FINDINGS if failed or regressed else exitcodes.OK
+    reasons = judge(plan, verdicts, record.raw, comparisons)
+    if schema_problem:
+        reasons.insert(0, f"SCHEMA the served schema MUST be usable: {schema_problem}")
+    code = exitcodes.FINDINGS if reasons else exitcodes.OK
     summary = build_summary(
         provenance=provenance(
             command="load",
@@ -185,6 +266,8 @@ def execute(
         exit_code=code,
         method=method,
     )
+    summary["reasons"] = reasons
+    summary["schema_problem"] = schema_problem or record.raw.get("schema_problem")
     summary["locust_csv"] = _locust_csv_totals(out_dir / "locust_stats.csv", recorder.total_requests)
     write_reports(summary, recorder, out_dir)
     print(console_table(summary), flush=True)
@@ -201,6 +284,57 @@ def execute(
         flush=True,
     )
     return code
+
+
+def _first_problem(recorder: Any) -> str:
+    for stats in recorder.endpoints.values():
+        for message in list(stats.no_answer_kinds) + list(stats.failure_kinds):
+            return str(message)
+    return "no answer recorded"
+
+
+def judge(plan: Any, verdicts: list[Any], raw: dict[str, Any], comparisons: list[Any] | None) -> list[str]:
+    """Why the run fails (empty: it passes). Every reason is one sentence naming the rule."""
+    from relaycheck.load.slo import breaches
+
+    failed = breaches(verdicts)
+    reasons: list[str] = []
+    # Bodies that break the contract, and requests never answered, fail every profile.
+    separate = ("max_contract_invalid", "max_no_answer")
+    reasons += [f"CONTRACT {v.describe()}" for v in failed if v.objective == "max_contract_invalid"]
+    reasons += [f"NO ANSWER {v.describe()}" for v in failed if v.objective == "max_no_answer"]
+    if plan.stress:
+        reasons += stress_reasons(plan, raw)
+    else:
+        reasons += [f"SLO {v.describe()}" for v in failed if v.objective not in separate]
+    reasons += [f"REGRESSION {c.describe()}" for c in comparisons or [] if c.regression]
+    return reasons
+
+
+def stress_reasons(plan: Any, raw: dict[str, Any]) -> list[str]:
+    """A stress run's verdict: a knee reached at the capacity objective, and a Relay that slowed
+    down rather than failed (no step up to the one that ended the ramp broke the error-rate or
+    no-answer objective)."""
+    steps = raw.get("stress_steps") or []
+    knee = raw.get("knee")
+    reasons: list[str] = []
+    if knee is None:
+        reasons.append("STRESS no step met every SLO: the Relay MUST hold its SLO at the first step")
+    floor = float((plan.slo or {}).get("min_knee_rps", 0) or 0)
+    if knee is not None and floor > 0 and float(knee["throughput_rps"]) < floor:
+        reasons.append(
+            f"STRESS the knee MUST be at least {floor:g} req/s (min_knee_rps), measured {knee['throughput_rps']} req/s "
+            f"at step {knee['step']}"
+        )
+    for step in steps:
+        broken = [o for o in step.get("broken_objectives", []) if o in ("error_rate", "max_no_answer")]
+        if broken:
+            reasons.append(
+                f"STRESS step {step['step']} MUST slow down, not fail: it broke {', '.join(broken)} "
+                f"({step['server_errors']} server errors, {step['failures']} failures, {step['no_answer']} no-answers "
+                f"in {step['requests']} requests)"
+            )
+    return reasons
 
 
 def _locust_csv_totals(path: Path, ours: int) -> dict[str, Any] | None:

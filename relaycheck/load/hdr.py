@@ -24,6 +24,11 @@ WINDOW_DIGITS = 2
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 #: Distinct failure messages kept per endpoint; the rest are folded into one line.
 MAX_FAILURE_KINDS = 20
+#: Contract findings kept per endpoint (the count of invalid bodies is exact; these are examples).
+MAX_FINDINGS = 10
+#: Why a request got no answer: its timeout passed, the connection was reset (or closed) under
+#: it, or the run ended while it was still waiting.
+NO_ANSWER_KINDS = ("timeout", "reset", "in_flight_at_stop")
 
 
 def new_histogram(digits: int = SIGNIFICANT_DIGITS) -> HdrHistogram:
@@ -69,16 +74,45 @@ class EndpointStats:
     hist: HdrHistogram = field(default_factory=new_histogram)
     requests: int = 0
     failures: int = 0
-    invalid: int = 0  # bodies that failed the contract sample; also counted in failures
+    invalid: int = 0  # bodies that broke the contract (sampled); judged on their own, not as failures
     sampled: int = 0
     failure_kinds: Counter[str] = field(default_factory=Counter)
+    #: Answers with a 5xx status (a subset of failures): the stress verdict's "server errors".
+    server_errors: int = 0
+    #: Requests that never got an answer, by kind (NO_ANSWER_KINDS). Not in ``requests``, nor in
+    #: the histogram: there is no latency to record, only that the Relay never answered.
+    no_answer: Counter[str] = field(default_factory=Counter)
+    #: Why each no-answer happened (message -> count), as failure_kinds does for answers.
+    no_answer_kinds: Counter[str] = field(default_factory=Counter)
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, latency_us: int, failure: str | None) -> None:
+    def record(self, latency_us: int, failure: str | None, server_error: bool = False) -> None:
         self.hist.record_value(latency_us)
         self.requests += 1
         if failure is not None:
             self.failures += 1
+            self.server_errors += int(server_error)
             self._kind(failure, 1)
+
+    def record_no_answer(self, kind: str, message: str) -> None:
+        self.no_answer[kind] += 1
+        self._no_answer_message(message, 1)
+
+    def _no_answer_message(self, message: str, count: int) -> None:
+        if message in self.no_answer_kinds or len(self.no_answer_kinds) < MAX_FAILURE_KINDS:
+            self.no_answer_kinds[message] += count
+        else:
+            self.no_answer_kinds["(other no-answer messages)"] += count
+
+    @property
+    def no_answers(self) -> int:
+        return sum(self.no_answer.values())
+
+    def add_finding(self, finding: dict[str, Any]) -> None:
+        # One example per distinct finding (its id: operation, check, what broke); the count of
+        # invalid bodies stays exact in ``invalid``.
+        if len(self.findings) < MAX_FINDINGS and all(f.get("id") != finding.get("id") for f in self.findings):
+            self.findings.append(finding)
 
     def _kind(self, message: str, count: int) -> None:
         if message in self.failure_kinds or len(self.failure_kinds) < MAX_FAILURE_KINDS:
@@ -92,8 +126,14 @@ class EndpointStats:
         self.failures += other.failures
         self.invalid += other.invalid
         self.sampled += other.sampled
+        self.server_errors += other.server_errors
         for message, count in other.failure_kinds.items():
             self._kind(message, count)
+        self.no_answer.update(other.no_answer)
+        for message, count in other.no_answer_kinds.items():
+            self._no_answer_message(message, count)
+        for finding in other.findings:
+            self.add_finding(finding)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -103,6 +143,10 @@ class EndpointStats:
             "invalid": self.invalid,
             "sampled": self.sampled,
             "failure_kinds": dict(self.failure_kinds),
+            "server_errors": self.server_errors,
+            "no_answer": dict(self.no_answer),
+            "no_answer_kinds": dict(self.no_answer_kinds),
+            "findings": self.findings,
         }
 
     @classmethod
@@ -113,8 +157,12 @@ class EndpointStats:
             failures=int(data["failures"]),
             invalid=int(data.get("invalid", 0)),
             sampled=int(data.get("sampled", 0)),
+            server_errors=int(data.get("server_errors", 0)),
+            findings=list(data.get("findings", [])),
         )
         stats.failure_kinds.update({str(k): int(v) for k, v in dict(data.get("failure_kinds", {})).items()})
+        stats.no_answer.update({str(k): int(v) for k, v in dict(data.get("no_answer", {})).items()})
+        stats.no_answer_kinds.update({str(k): int(v) for k, v in dict(data.get("no_answer_kinds", {})).items()})
         return stats
 
 
@@ -125,14 +173,26 @@ class Window:
     per_endpoint: dict[str, HdrHistogram] = field(default_factory=dict)
     requests: int = 0
     failures: int = 0
+    #: Per endpoint: failures, 5xx answers and no-answers in this window (stress steps, abort).
+    ep_failures: Counter[str] = field(default_factory=Counter)
+    ep_server_errors: Counter[str] = field(default_factory=Counter)
+    ep_no_answer: Counter[str] = field(default_factory=Counter)
+    #: Requests in flight when the generator looked during this window (summed over processes),
+    #: and how many of those had waited more than a second: the users' achieved concurrency.
+    in_flight: int = 0
+    stuck: int = 0
 
-    def record(self, endpoint: str, latency_us: int, failed: bool) -> None:
+    def record(self, endpoint: str, latency_us: int, failed: bool, server_error: bool = False) -> None:
         ep = self.per_endpoint.get(endpoint)
         if ep is None:
             ep = self.per_endpoint[endpoint] = new_histogram(WINDOW_DIGITS)
         ep.record_value(latency_us)
         self.requests += 1
-        self.failures += int(failed)
+        if failed:
+            self.failures += 1
+            self.ep_failures[endpoint] += 1
+            if server_error:
+                self.ep_server_errors[endpoint] += 1
 
     @property
     def hist(self) -> HdrHistogram:
@@ -150,12 +210,22 @@ class Window:
             mine.add(hist)
         self.requests += other.requests
         self.failures += other.failures
+        self.ep_failures.update(other.ep_failures)
+        self.ep_server_errors.update(other.ep_server_errors)
+        self.ep_no_answer.update(other.ep_no_answer)
+        self.in_flight += other.in_flight
+        self.stuck += other.stuck
 
     def to_wire(self) -> dict[str, Any]:
         return {
             "per_endpoint": {k: encode(v) for k, v in self.per_endpoint.items()},
             "requests": self.requests,
             "failures": self.failures,
+            "ep_failures": dict(self.ep_failures),
+            "ep_server_errors": dict(self.ep_server_errors),
+            "ep_no_answer": dict(self.ep_no_answer),
+            "in_flight": self.in_flight,
+            "stuck": self.stuck,
         }
 
     @classmethod
@@ -164,6 +234,11 @@ class Window:
             per_endpoint={str(k): decode(str(v), WINDOW_DIGITS) for k, v in dict(data["per_endpoint"]).items()},
             requests=int(data["requests"]),
             failures=int(data["failures"]),
+            ep_failures=Counter({str(k): int(v) for k, v in dict(data.get("ep_failures", {})).items()}),
+            ep_server_errors=Counter({str(k): int(v) for k, v in dict(data.get("ep_server_errors", {})).items()}),
+            ep_no_answer=Counter({str(k): int(v) for k, v in dict(data.get("ep_no_answer", {})).items()}),
+            in_flight=int(data.get("in_flight", 0)),
+            stuck=int(data.get("stuck", 0)),
         )
 
 
@@ -215,24 +290,42 @@ class Recorder:
     #: (later) moment Locust has finished shutting down and writing its own reports.
     last_at: float = 0.0
 
-    def record(self, endpoint: str, latency_us: int, failure: str | None, at: float) -> None:
+    def record(
+        self, endpoint: str, latency_us: int, failure: str | None, at: float, server_error: bool = False
+    ) -> None:
         self.last_at = max(self.last_at, at)
         stats = self.endpoints.get(endpoint)
         if stats is None:
             stats = self.endpoints[endpoint] = EndpointStats()
-        stats.record(latency_us, failure)
+        stats.record(latency_us, failure, server_error)
+        self.window_at(at).record(endpoint, latency_us, failure is not None, server_error)
+
+    def window_at(self, at: float) -> Window:
         key = int(at // self.window_s)
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = Window()
-        window.record(endpoint, latency_us, failure is not None)
+        return window
 
-    def note_sample(self, endpoint: str, invalid: bool) -> None:
+    def record_no_answer(self, endpoint: str, kind: str, message: str, at: float) -> None:
+        stats = self.endpoints.get(endpoint)
+        if stats is None:
+            stats = self.endpoints[endpoint] = EndpointStats()
+        stats.record_no_answer(kind, message)
+        self.window_at(at).ep_no_answer[endpoint] += 1
+
+    def note_sample(self, endpoint: str, invalid: bool, finding: dict[str, Any] | None = None) -> None:
         stats = self.endpoints.get(endpoint)
         if stats is None:
             stats = self.endpoints[endpoint] = EndpointStats()
         stats.sampled += 1
         stats.invalid += int(invalid)
+        if finding is not None:
+            stats.add_finding(finding)
+
+    @property
+    def total_no_answer(self) -> int:
+        return sum(s.no_answers for s in self.endpoints.values())
 
     def merge(self, other: Recorder) -> None:
         for name, stats in other.endpoints.items():

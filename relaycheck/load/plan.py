@@ -51,6 +51,15 @@ class Plan:
     max_inflight: int = 1000
     arrival_users: int = 1
     seed: int = DEFAULT_SEED
+    #: Per-request deadline (connect, headers and body together), from --request-timeout or the SLO.
+    request_timeout_s: float = 5.0
+    max_body: int = 8 * 1024 * 1024
+    max_ratio: float = 100.0
+    max_headers: int = 100
+    #: Contract sample: every answer of an endpoint is checked up to this many per second (per
+    #: generator process), then ``sample`` of the rest. A fault on a few percent of a quiet
+    #: endpoint's answers is then caught, and a busy one costs at most ~floor + sample checks.
+    sample_floor_per_s: float = 10.0
     user_weights: dict[str, int] = field(default_factory=dict)
     endpoint_weights: dict[str, float] = field(default_factory=dict)
     slo: dict[str, Any] | None = None
@@ -92,6 +101,10 @@ class Plan:
                 return base + (stage.rate_end - base) * (t - start) / stage.duration
             start += stage.duration
         return 0.0
+
+    def describe_step(self, index: int) -> str:
+        stage = self.stages[index]
+        return f"rate {stage.rate:g}/s" if stage.rate is not None else f"{stage.users} users"
 
     def describe_load(self) -> str:
         if self.mode == "open":
@@ -241,6 +254,7 @@ def build_plan(
     unknown_eps = set(endpoint_weights) - set(ENDPOINTS)
     if unknown_eps:
         raise RelaycheckError(f"{path.name} [weights.endpoints]: unknown endpoints {sorted(unknown_eps)}")
+    floor = _number(spec.get("sample_floor_per_s", 10.0), f"{where} sample_floor_per_s")
     sample = _number(spec.get("sample", 0.05), f"{where} sample")
     if sample > 1:
         raise RelaycheckError(f"{where}: sample must be between 0 and 1, got {sample}")
@@ -257,6 +271,7 @@ def build_plan(
         max_inflight=int(_number(spec.get("max_inflight", 1000), f"{where} max_inflight", minimum=1)),
         arrival_users=processes,
         seed=seed,
+        sample_floor_per_s=floor,
         user_weights=user_weights or dict.fromkeys(SCENARIOS, 1),
         endpoint_weights=endpoint_weights or dict.fromkeys(ENDPOINTS, 1.0),
     )

@@ -33,9 +33,10 @@ from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
+from relaycheck.load.limits import Limits, never_retry
 from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
-from relaycheck.load.sampling import ContractSampler
+from relaycheck.load.sampling import SMALL_BODY, ContractSampler, OffLoop, SamplePolicy
 from relaycheck.load.slo import breaches, evaluate, load_slo
 from relaycheck.load.wireclock import WIRE, install_wire_clock, kernel_received_at
 
@@ -48,7 +49,14 @@ PROGRESS_PREFIX = "[relaycheck] "
 class RunState:
     plan: Plan | None = None
     recorder: Recorder = field(default_factory=Recorder)
-    sampler: ContractSampler | None = None
+    sampler: OffLoop | None = None
+    limits: Limits = field(default_factory=Limits)
+    #: Requests in flight: greenlet -> (endpoint, perf_counter at start).
+    in_flight: dict[Any, tuple[str, float]] = field(default_factory=dict)
+    sample_policy: SamplePolicy | None = None
+    schema_problem: str | None = None
+    #: Set when the test starts stopping: no new request goes out, those in flight are waited for.
+    stopping: bool = False
     rng: random.Random = field(default_factory=random.Random)
     started_wall: float | None = None
     out_path: str | None = None
@@ -144,16 +152,16 @@ def _load_schema_document(env: Environment, plan: Plan) -> dict[str, Any] | None
         loaded = json.loads(Path(path).read_bytes())
         return loaded if isinstance(loaded, dict) else None
     if env.host:
-        # A worker on another machine may not have the file; ask the target, as relaycheck did.
-        try:
-            import httpx
+        # A worker on another machine may not have the file; ask the target, as relaycheck did
+        # (through the same bounded loader: size limit, no redirects).
+        from relaycheck.errors import RelaycheckError
+        from relaycheck.schema import load_schema
 
-            answer = httpx.get(env.host.rstrip("/") + "/openapi.json", timeout=5)
-            if answer.status_code == 200:
-                doc = answer.json()
-                return doc if isinstance(doc, dict) else None
-        except Exception:  # noqa: BLE001 - no schema means strict checks only, not a failed run
-            log.warning("relaycheck: no schema for the contract sample; strict checks only")
+        try:
+            return load_schema(None, env.host).document
+        except RelaycheckError as exc:
+            STATE.schema_problem = str(exc)
+            log.warning("relaycheck: no schema for the contract sample (%s); Relay rules only", exc)
     return None
 
 
@@ -164,7 +172,10 @@ def _prepare(env: Environment) -> None:
     index = int(getattr(env.runner, "worker_index", 0) or 0) if isinstance(env.runner, WorkerRunner) else 0
     STATE.rng = random.Random(plan.seed * 1_000_003 + index)
     STATE.recorder = Recorder(window_s=window_for(plan.duration))
-    STATE.sampler = ContractSampler(_load_schema_document(env, plan)) if plan.sample > 0 else None
+    STATE.limits = Limits(plan.request_timeout_s, plan.max_body, plan.max_ratio, plan.max_headers)
+    sampling = plan.sample > 0 or plan.sample_floor_per_s > 0
+    STATE.sampler = OffLoop(ContractSampler(_load_schema_document(env, plan))) if sampling else None
+    STATE.sample_policy = SamplePolicy(plan.sample_floor_per_s, plan.sample, STATE.rng)
     opts = env.parsed_options
     if opts is not None:
         STATE.out_path = opts.rc_out or None
@@ -188,7 +199,15 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
     start_time: float | None = None,
     **_kwargs: Any,
 ) -> None:
-    marks = WIRE.pop(gevent.getcurrent(), None)
+    current = gevent.getcurrent()
+    marks = WIRE.pop(current, None)
+    STATE.in_flight.pop(current, None)
+    if context and context.get("rc_no_answer"):
+        # No answer, no latency: counted apart (by kind), never in the histogram.
+        message = str(exception) if exception is not None else "no answer"
+        STATE.recorder.record_no_answer(f"{request_type} {name}", str(context["rc_no_answer"]), message, time.time())
+        STATE.cum_requests += 1
+        return
     # Open-model requests carry their intended send time: latency counts from it.
     intended = context.get("rc_intended") if context else None
     if marks is not None and marks[1] > 0.0:
@@ -204,7 +223,8 @@ def _on_request(  # noqa: PLR0917 - the signature of Locust's request event
         seconds = response_time / 1000.0  # no byte went out or came back: Locust's own timing
     latency_us = to_us(max(seconds, 0.0))
     failure = None if exception is None else (str(exception) or exception.__class__.__name__)
-    STATE.recorder.record(f"{request_type} {name}", latency_us, failure, time.time())
+    server_error = bool(context and context.get("rc_server_error"))
+    STATE.recorder.record(f"{request_type} {name}", latency_us, failure, time.time(), server_error)
     STATE.cum_requests += 1
     plan = STATE.plan
     if plan is not None and STATE.cum_requests == plan.max_requests and STATE.stop_reason is None:
@@ -221,30 +241,139 @@ def _stop_users(runner: Any) -> None:
         runner.quit()
 
 
-def sample_response(endpoint: str, response: Any, query: dict[str, str], parsed: Any = None) -> str | None:
-    """The contract rule this response breaks, for a configurable share of responses; else None.
+def request_started(endpoint: str) -> None:
+    """Note a request going out on this greenlet (cleared by its request event)."""
+    STATE.in_flight[gevent.getcurrent()] = (endpoint, time.perf_counter())
 
-    ``parsed``: the JSON body when the caller has already decoded it."""
+
+def stopping(user: Any) -> bool:
+    """True once the run is ending: a user then finishes instead of starting another request."""
+    if STATE.stopping:
+        return True
+    # Locust's LOCUST_STATE_STOPPING (not exported): a ramp-down asked this user to stop.
+    return getattr(user, "_state", None) == "stopping"
+
+
+def count_in_flight_at_stop() -> int:
+    """Requests still waiting when the run ended (after the stop timeout): no-answers, never dropped."""
+    now = time.perf_counter()
+    left = list(STATE.in_flight.values())
+    STATE.in_flight.clear()
+    for endpoint, started in left:
+        STATE.recorder.record_no_answer(
+            endpoint,
+            "in_flight_at_stop",
+            f"{endpoint}: answer MUST arrive before the run ends: still waiting after {now - started:.1f} s",
+            time.time(),
+        )
+    return len(left)
+
+
+def sample_response(endpoint: str, got: Any, query: dict[str, str], url: str, parsed: Any = None) -> None:
+    """Hand a share of the answers to the contract check (off the event loop); its verdict is
+    recorded, and an invalid body written as a finding, when the check reports back."""
     plan, sampler = STATE.plan, STATE.sampler
-    if plan is None or sampler is None or STATE.rng.random() >= plan.sample:
-        return None
+    policy = STATE.sample_policy
+    if plan is None or sampler is None or policy is None or not policy.should(endpoint, time.time()):
+        return
     now_wall, now_perf = time.time(), time.perf_counter()
     mark = WIRE.get(gevent.getcurrent())
-    # The clock rule needs when the request left: the socket mark says it, else Locust's start.
+    # The clock rule needs when the request left: the socket mark says it, else a second ago.
     sent_at = now_wall - (now_perf - mark[0]) if mark is not None else now_wall - 1.0
-    headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
-    problem = sampler.check(
+    headers = {str(k).lower(): str(v) for k, v in (got.headers or {}).items()}
+    into_run = now_wall - (STATE.started_wall or now_wall)
+    in_flight = len(STATE.in_flight)
+
+    walks = len(got.body) <= SMALL_BODY or policy.walks(now_wall)
+
+    def done(verdict: tuple[str, str] | None) -> None:
+        finding = None
+        if verdict is not None:
+            finding = load_finding(
+                endpoint,
+                url=url,
+                query=query,
+                status=got.status,
+                headers=headers,
+                body=got.body,
+                verdict=verdict,
+                into_run=into_run,
+                in_flight=in_flight,
+                elapsed=now_wall - sent_at,
+            )
+        STATE.recorder.note_sample(endpoint, verdict is not None, finding)
+
+    sampler.submit(
+        done,
         endpoint,
-        int(response.status_code or 0),
-        response.content or b"",
+        got.status,
+        got.body,
         query,
         headers=headers,
         sent_at=sent_at,
         received_at=now_wall,
         parsed=parsed,
+        walks=walks,
+        off_loop=walks and len(got.body) > SMALL_BODY,
     )
-    STATE.recorder.note_sample(endpoint, problem is not None)
-    return problem
+
+
+def load_finding(
+    endpoint: str,
+    *,
+    url: str,
+    query: dict[str, str],
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    verdict: tuple[str, str],
+    into_run: float,
+    in_flight: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    """A contract finding as the gate writes one (request, exchange, curl line; ``relaycheck replay``
+    reads it), plus when it happened in the run and how many requests were in flight."""
+    from relaycheck.contract.findings import Finding, RecordedExchange, RecordedRequest, b64
+
+    check, message = verdict
+    method, path = endpoint.split(" ", 1)
+    rule = (
+        "the response body MUST match the schema declared for the status"
+        if check == "response_schema_conformance"
+        else next((r.summary for r in _relay_rules() if r.name == check), message)
+    )
+    finding = Finding(
+        operation=endpoint,
+        check=check,
+        rule=rule,
+        message=message,
+        phase="load",
+        request=RecordedRequest(operation=endpoint, method=method, path=path, query=list(query.items())),
+        exchange=RecordedExchange(
+            method=method,
+            url=url,
+            request_headers={},
+            request_body_b64=None,
+            status=status,
+            response_headers=headers,
+            response_body_b64=b64(body[:65536]),
+            elapsed_s=round(elapsed, 6),
+        ),
+        seed=STATE.plan.seed if STATE.plan is not None else None,
+    )
+    base_url = url[: url.index(path)] if path in url else url
+    return {
+        **finding.to_dict(base_url),
+        "target": base_url,
+        "level": "strict",
+        "load": {"time_into_run_s": round(into_run, 3), "in_flight": in_flight},
+    }
+
+
+def _relay_rules() -> Any:
+    from relaycheck.contract import relay_checks
+
+    return relay_checks.RULES
 
 
 _RUNNER: dict[str, Any] = {}
@@ -253,9 +382,11 @@ _RUNNER: dict[str, Any] = {}
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     _RUNNER["runner"] = environment.runner
     _RUNNER["env"] = environment
+    never_retry()
     _prepare(environment)
     if environment.runner is not None:
         gevent.spawn(_cpu_watch, environment)
+        gevent.spawn(_concurrency_watch, environment)
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
@@ -306,6 +437,40 @@ def _cpu_watch(environment: Environment) -> None:
                 " throughput (and open-model latency) may be the generator's, not the Relay's;"
                 " add --processes or machines"
             )
+
+
+def _on_test_stopping(environment: Environment, **_kwargs: Any) -> None:
+    """Before Locust stops the users: let the requests in flight finish, up to their own deadline.
+
+    Locust's own graceful stop kills a user mid-request when it has not yet slept once; here the
+    stop waits (other greenlets run meanwhile) and users starting a new request stop instead.
+    """
+    STATE.stopping = True
+    plan = STATE.plan
+    deadline = time.perf_counter() + (plan.request_timeout_s if plan is not None else 5.0) + 0.5
+    while STATE.in_flight and time.perf_counter() < deadline:
+        gevent.sleep(0.02)
+
+
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    # The users are stopped now: what is still waiting never got its answer (the worker's final
+    # report to the master carries these counts).
+    if STATE.sampler is not None:
+        STATE.sampler.drain(5.0)
+    count_in_flight_at_stop()
+
+
+def _concurrency_watch(environment: Environment) -> None:
+    """Once a second: requests in flight, and how many have waited over a second (stuck users)."""
+    while True:
+        gevent.sleep(1.0)
+        runner = environment.runner
+        if runner is None or runner.state in (STATE_STOPPED,) or STATE.started_wall is None:
+            continue
+        now = time.perf_counter()
+        window = STATE.recorder.window_at(time.time())
+        window.in_flight = len(STATE.in_flight)
+        window.stuck = sum(1 for _ep, started in STATE.in_flight.values() if now - started > 1.0)
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
@@ -454,40 +619,87 @@ def _window_endpoints(start: float, end: float) -> tuple[dict[str, Any], float]:
                 stats = out.setdefault(name, EndpointStats(hist=new_histogram(2)))
                 stats.hist.add(hist)
                 stats.requests += hist.get_total_count()
-            # Window failures are not split per endpoint; spread them for the error-rate check.
-            if window.failures and window.per_endpoint:
-                share = window.failures / max(window.requests, 1)
-                for name, hist in window.per_endpoint.items():
-                    out[name].failures += round(share * hist.get_total_count())
+            for name, count in window.ep_failures.items():
+                out.setdefault(name, EndpointStats(hist=new_histogram(2))).failures += count
+            for name, count in window.ep_server_errors.items():
+                out.setdefault(name, EndpointStats(hist=new_histogram(2))).server_errors += count
+            for name, count in window.ep_no_answer.items():
+                out.setdefault(name, EndpointStats(hist=new_histogram(2))).no_answer["any"] += count
     return out, covered
 
 
-def _judge_stress(environment: Environment, lag: float) -> None:
+def _in_flight_between(start: float, end: float) -> tuple[float, int]:
+    """Mean and peak requests in flight over the windows in [start, end)."""
+    rec = STATE.recorder
+    first, last = math.ceil(start / rec.window_s), math.floor(end / rec.window_s)
+    seen = [w.in_flight for k, w in rec.windows.items() if first <= k < last]
+    return (sum(seen) / len(seen) if seen else 0.0), max(seen, default=0)
+
+
+def stress_step(
+    number: int,
+    *,
+    stage: Stage,
+    eps: dict[str, Any],
+    seconds: float,
+    failed: list[Any],
+    in_flight: tuple[float, int],
+) -> dict[str, Any]:
+    """One stress step's row: its load, throughput, percentiles, errors, no-answers, broken SLOs."""
+    from relaycheck.load.hdr import new_histogram
+
+    hist = new_histogram(2)
+    for stats in eps.values():
+        hist.add(stats.hist)
+    requests = sum(s.requests for s in eps.values())
+    failures = sum(s.failures for s in eps.values())
+    pct = percentiles_ms(hist)
+    return {
+        "step": number,
+        "users": stage.users if stage.rate is None else None,
+        "rate": stage.rate,
+        "seconds_judged": round(seconds, 3),
+        "requests": requests,
+        "throughput_rps": round(requests / seconds, 2),
+        "p50_ms": pct["p50"],
+        "p95_ms": pct["p95"],
+        "p99_ms": pct["p99"],
+        "failures": failures,
+        "error_rate": round(failures / requests, 6) if requests else 0.0,
+        "server_errors": sum(s.server_errors for s in eps.values()),
+        "no_answer": sum(s.no_answers for s in eps.values()),
+        "in_flight_mean": round(in_flight[0], 2),
+        "in_flight_max": in_flight[1],
+        "met_slo": not failed,
+        "broken_objectives": sorted({v.objective for v in failed}),
+        "breaches": [v.describe() for v in failed],
+    }
+
+
+def _judge_stress(environment: Environment, lag: float, final: bool = False) -> bool:
+    """Judge the next stress step once its time is over (``final``: at the end, whatever ran of it).
+    True when a step was judged."""
     plan = STATE.plan
     assert plan is not None and plan.slo is not None and STATE.started_wall is not None
     bounds = plan.stage_bounds()
     judged = len(STATE.stress_steps)
     if judged >= len(bounds) or STATE.stop_reason is not None:
-        return
+        return False
     start, end = bounds[judged]
-    if time.time() - lag < STATE.started_wall + end:
-        return
+    if final:
+        if time.time() < STATE.started_wall + start + 2.0:
+            return False  # the step had barely begun when the run ended: nothing to judge
+        end = min(end, time.time() - STATE.started_wall)
+    elif time.time() - lag < STATE.started_wall + end:
+        return False
     # Skip the ramp-up second of each step: users arriving mid-window blur the step's figures.
     eps, seconds = _window_endpoints(STATE.started_wall + start + 1.0, STATE.started_wall + end)
     seconds = max(seconds, 1e-9)
     verdicts = evaluate(_without_min_rps(plan.slo), eps, seconds)
     failed = breaches(verdicts)
     stage = plan.stages[judged]
-    throughput = sum(s.requests for s in eps.values()) / seconds
-    step = {
-        "step": judged + 1,
-        "users": stage.users if plan.mode == "closed" else None,
-        "rate": stage.rate if plan.mode == "open" else None,
-        "throughput_rps": round(throughput, 2),
-        "p95_ms": max((s.hist.get_value_at_percentile(95) / 1000 for s in eps.values()), default=None),
-        "met_slo": not failed,
-        "breaches": [v.describe() for v in failed],
-    }
+    in_flight = _in_flight_between(STATE.started_wall + start + 1.0, STATE.started_wall + end)
+    step = stress_step(judged + 1, stage=stage, eps=eps, seconds=seconds, failed=failed, in_flight=in_flight)
     STATE.stress_steps.append(step)
     _emit(
         f"stress step {judged + 1}: {step['throughput_rps']} req/s "
@@ -496,8 +708,13 @@ def _judge_stress(environment: Environment, lag: float) -> None:
     if failed:
         passing = [s for s in STATE.stress_steps if s["met_slo"]]
         STATE.knee = max(passing, key=lambda s: s["throughput_rps"]) if passing else None
-        STATE.stop_reason = f"stress: SLO broke at step {judged + 1}"
-        gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+        STATE.stop_reason = (
+            f"stress: step {judged + 1} ({plan.describe_step(judged)}) broke "
+            f"{', '.join(step['broken_objectives'])}: {failed[0].describe()}"
+        )
+        if not final:
+            gevent.spawn(environment.runner.quit)  # type: ignore[union-attr]
+    return True
 
 
 # --- the end: write the record, print the closing table --------------------------------------------
@@ -510,6 +727,15 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     finished = time.time()
     plan = STATE.plan
     assert plan is not None
+    if STATE.sampler is not None:
+        STATE.sampler.drain(5.0)
+    count_in_flight_at_stop()
+    if plan.stress and plan.slo is not None and STATE.started_wall is not None:
+        # Steps whose end the live judge did not see yet (the run ends with the last one).
+        while _judge_stress(environment, 0.0, final=True):
+            pass
+    if plan.stress and STATE.stop_reason is None and STATE.stress_steps:
+        STATE.stop_reason = f"stress: every step met the SLO up to the last planned step ({len(plan.stages)})"
     if plan.stress and STATE.knee is None and STATE.stress_steps:
         passing = [s for s in STATE.stress_steps if s["met_slo"]]
         STATE.knee = max(passing, key=lambda s: s["throughput_rps"]) if passing else None
@@ -533,6 +759,8 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
         if isinstance(runner, MasterRunner)
         else None,
         "cpu_warning": STATE.recorder.max_cpu_percent > CPU_WARN_PERCENT,
+        "sample_skipped": STATE.sampler.skipped if STATE.sampler is not None else 0,
+        "schema_problem": STATE.schema_problem,
     }
     if STATE.out_path:
         path = Path(STATE.out_path)
@@ -588,6 +816,8 @@ def run_arrivals(send: Callable[[float], None]) -> None:
     late_s = plan.late_ms / 1000.0
 
     def fire(intended: float) -> None:
+        if STATE.stopping:
+            return  # the run is over: due, never sent (not_sent_at_stop)
         lag = max(time.perf_counter() - intended, 0.0)
         counters.arrivals.sent += 1
         if lag > late_s:
@@ -630,6 +860,8 @@ def _install() -> None:
     hooks.test_start.add_listener(_on_test_start)
     hooks.report_to_master.add_listener(_on_report_to_master)
     hooks.worker_report.add_listener(_on_worker_report)
+    hooks.test_stopping.add_listener(_on_test_stopping)
+    hooks.test_stop.add_listener(_on_test_stop)
     hooks.quitting.add_listener(_on_quitting)
 
 

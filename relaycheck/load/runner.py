@@ -84,6 +84,7 @@ def locust_command(job: LoadJob, record_path: Path) -> list[str]:
         "--only-summary",
         "--loglevel",
         "WARNING",
+        # The plugin itself waits for the requests in flight at the end (test_stopping).
         "--stop-timeout",
         "0",
     ]
@@ -105,8 +106,11 @@ def _pump(stream: IO[str], log: IO[str], echo: bool) -> None:
     log.flush()
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+def _kill_group(proc: subprocess.Popen[str], grace: float = 5.0) -> None:
+    # SIGINT first: Locust quits as at the end of a run (in-flight requests waited for, the record
+    # written), so an interrupted run still reports what it measured. Not SIGTERM: its gevent
+    # handler is skipped when the signal lands on the contract sample's worker thread.
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
@@ -156,7 +160,7 @@ def run_locust(job: LoadJob) -> LoadRecord:
                 f"killed it, see {log_path}"
             ) from None
         except BaseException:
-            _kill_group(proc)
+            _kill_group(proc, grace=job.plan.request_timeout_s + 5.0)
             raise
         finally:
             pump.join(timeout=5)

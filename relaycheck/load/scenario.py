@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from locust import FastHttpUser
-from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
-from locust.exception import CatchResponseError
+from locust.exception import CatchResponseError, StopUser
 
-from relaycheck.load.plugin import sample_response, state
+from relaycheck.load.limits import fetch
+from relaycheck.load.plugin import request_started, sample_response, state, stopping
 from relaycheck.load.wireclock import READ_BLOCK, begin_request
 
 PAGE_SIZE = 100
@@ -30,23 +30,33 @@ def rng() -> random.Random:
 
 
 class RelayUser(FastHttpUser):
-    """The scenarios' FastHttpUser: the same client, reading :data:`READ_BLOCK` bytes at a time."""
+    """The scenarios' FastHttpUser: reads :data:`READ_BLOCK` bytes at a time, never follows a
+    redirect (a 3xx is recorded as the answer, and the Relay's host is never left), never retries
+    (a reset is counted, not hidden behind a second attempt), and times out after the plan's
+    ``request_timeout_s``."""
 
     abstract = True
+    max_redirects = 0
+    max_retries = 0
 
     def __init__(self, environment: Any) -> None:
+        plan = state().plan
+        if plan is not None:
+            self.network_timeout = self.connection_timeout = plan.request_timeout_s
         super().__init__(environment)
+        # Every status is an answer to read (bounded) and judge: Locust's client would drop the
+        # body of a 4xx/5xx unread, and the failure would not say what the Relay said.
+        agent: Any = self.client.client
+        agent.valid_response_codes = frozenset(range(100, 600))
         # The pool makes its connections lazily, from these arguments, on the first request.
         pool = getattr(self.client.client, "clientpool", None)
         if pool is not None and isinstance(getattr(pool, "client_args", None), dict):
             pool.client_args.setdefault("block_size", READ_BLOCK)
 
 
-#: Headers Locust's FastHttpSession.request sends by default, so the Relay sees the same bytes.
-_HEADERS = (("Accept-Encoding", "gzip, deflate, br"),)
-#: Locust 2.47's FastHttpSession sends through this; without it (another Locust) we fall back to
-#: the public catch_response path, same figures, ~3 % more generator CPU per request.
-_LEAN = hasattr(FastHttpSession, "_send_request_safe_mode")
+#: Accept-Encoding as Locust sends it, less brotli: a brotli answer could not be decompressed
+#: with a bound on its size.
+_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 
 
 def checked_get(
@@ -59,91 +69,75 @@ def checked_get(
 ) -> Any:
     """GET ``path``; a failure carries the broken rule. Returns ``data`` when ``parse`` and it holds.
 
-    One request event per request, fired once its verdict (status, contract sample) is known. We
-    send through the session's own transport and fire the event ourselves instead of Locust's
-    ``catch_response`` context manager, which copies the response and checks the status twice:
-    the generator's CPU per request is what bounds its throughput.
+    One request event per request, fired once its verdict is known. We send through the session's
+    own transport and fire the event ourselves instead of Locust's ``catch_response`` context
+    manager, which copies the response and checks its status twice: the generator's CPU per
+    request is what bounds its throughput. A request that never got an answer (timeout, reset)
+    fires its event with ``rc_no_answer`` in the context: it is counted apart from the answers.
     """
+    if stopping(user):
+        if intended is None:
+            raise StopUser  # the run is over: finish this user instead of starting a new request
+        return None
     query = query or {}
     endpoint = "GET " + path
     # Our own values are digits only; urlencode's quoting would cost more than the rest of this call.
     url = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-    context = {"rc_intended": intended} if intended is not None else {}
+    context: dict[str, Any] = {"rc_intended": intended} if intended is not None else {}
     begin_request()
-    if not _LEAN:
-        return _checked_get_public(user, url, endpoint=endpoint, path=path, query=query, context=context, parse=parse)
     session = user.client
     full_url = session.base_url + url
     start_time = time.time()
     started = time.perf_counter()
-    response = session._send_request_safe_mode("GET", full_url, payload=None, headers=dict(_HEADERS))
-    exception: BaseException | None = None
-    length = 0
-    try:
-        content = response.content
-        length = len(content) if content else 0
-    except FAILURE_EXCEPTIONS as error:
-        exception = error
+    request_started(endpoint)
+    limits = state().limits
+    got = fetch(session, full_url, dict(_HEADERS), limits)
     response_time = (time.perf_counter() - started) * 1000
-    status = int(response.status_code or 0)
+    exception: BaseException | None = None
     data = None
-    if exception is None:
-        body = _body(response.content) if parse and status == 200 else None
-        problem = _verdict(endpoint, status, response, query, body)
-        if problem is not None:
-            exception = CatchResponseError(problem)
-        elif body is _NOT_JSON:
-            exception = CatchResponseError(f"{endpoint}: body MUST be JSON")
-        elif isinstance(body, dict):
-            data = body.get("data")
+    if got.no_answer is not None:
+        context["rc_no_answer"] = got.no_answer
+        exception = CatchResponseError(f"{endpoint}: {got.problem}")
+    elif got.problem is not None:
+        exception = CatchResponseError(f"{endpoint}: {got.problem}")
+        if got.status >= 500:
+            context["rc_server_error"] = True
+    else:
+        body = _body(got.body) if parse else None
+        if body is _NOT_JSON:
+            exception = CatchResponseError(f"{endpoint}: body MUST be JSON ({_NOT_JSON_WHY.get('why')})")
+        else:
+            if isinstance(body, dict):
+                data = body.get("data")
+            sample_response(endpoint, got, query, full_url, body)
     session.request_event.fire(
         request_type="GET",
         name=path,
         response_time=response_time,
-        response_length=length,
+        response_length=len(got.body),
         exception=exception,
         context={**user.context(), **context},
         start_time=start_time,
         url=full_url,
-        response=response,
+        response=got.response,
     )
     return data
 
 
 _NOT_JSON = object()
+#: Why the last body failed to decode (kept apart so _NOT_JSON stays one shared sentinel).
+_NOT_JSON_WHY: dict[str, str] = {}
 
 
 def _body(content: bytes | None) -> Any:
     try:
         return json.loads(content or b"")
-    except (ValueError, TypeError):
+    except RecursionError:
+        _NOT_JSON_WHY["why"] = "nested deeper than the JSON parser's limit"
         return _NOT_JSON
-
-
-def _verdict(endpoint: str, status: int, response: Any, query: dict[str, str], body: Any = None) -> str | None:
-    if status != 200:
-        error = getattr(response, "error", None)
-        reason = f" ({error})" if status == 0 and error else ""
-        return f"{endpoint}: status MUST be 200, got {status}{reason}"
-    # An undecodable body goes to the sampler unparsed: its own verdict names the broken rule.
-    return sample_response(endpoint, response, query, None if body is _NOT_JSON else body)
-
-
-def _checked_get_public(
-    user: Any, url: str, *, endpoint: str, path: str, query: dict[str, str], context: dict[str, Any], parse: bool
-) -> Any:
-    with user.client.get(url, name=path, catch_response=True, context=context) as response:
-        problem = _verdict(endpoint, int(response.status_code or 0), response, query)
-        if problem is not None:
-            response.failure(problem)
-            return None
-        if not parse:
-            return None
-        body = _body(response.content)
-        if body is _NOT_JSON:
-            response.failure(f"{endpoint}: body MUST be JSON")
-            return None
-        return body.get("data") if isinstance(body, dict) else None
+    except (ValueError, TypeError) as exc:
+        _NOT_JSON_WHY["why"] = str(exc)[:120]
+        return _NOT_JSON
 
 
 def dashboard_refresh(user: Any) -> None:

@@ -18,8 +18,10 @@ from relaycheck.paths import LOAD_DIR
 SLO_FILE = LOAD_DIR / "slo.toml"
 #: Objective key -> (percentile for latency keys, human label).
 LATENCY_KEYS = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0, "p99_9_ms": 99.9}
-OTHER_KEYS = ("error_rate", "min_rps")
-TOP_KEYS = {"abort_on_breach", "abort_after_s", "defaults", "endpoint"}
+OTHER_KEYS = ("error_rate", "min_rps", "max_no_answer", "max_contract_invalid")
+TOP_KEYS = {"abort_on_breach", "abort_after_s", "defaults", "endpoint", "request_timeout_s", "min_knee_rps"}
+#: When the SLO file does not say: a request unanswered after this long is a no-answer.
+DEFAULT_REQUEST_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class Verdict:
             rule = f"throughput MUST be at least {self.limit:g} req/s"
         elif self.objective == "error_rate":
             rule = f"error rate MUST be at most {self.limit:.4g}"
+        elif self.objective == "max_no_answer":
+            rule = f"requests without an answer (timeout, reset, in flight at stop) MUST be at most {self.limit:g}"
+        elif self.objective == "max_contract_invalid":
+            rule = f"bodies breaking the contract MUST be at most {self.limit:g}"
         else:
             rule = f"{self.objective[:-3].replace('_', '.')} MUST be at most {self.limit:g} ms"
         return f"{self.endpoint}: {rule}, measured {actual}"
@@ -76,10 +82,17 @@ def validate_slo(data: dict[str, Any], origin: str = "slo") -> dict[str, Any]:
     for key in endpoints:
         if " " not in key:
             raise RelaycheckError(f'{origin}: endpoint keys are "METHOD /path", got {key!r}')
-    after = data.get("abort_after_s", 10)
-    if isinstance(after, bool) or not isinstance(after, int | float) or after < 0:
-        raise RelaycheckError(f"{origin}: abort_after_s must be a non-negative number")
+    tops = (("abort_after_s", 10, 0.0), ("request_timeout_s", 5.0, 0.001), ("min_knee_rps", 0, 0.0))
+    for key, default, minimum in tops:
+        value = data.get(key, default)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < minimum:
+            raise RelaycheckError(f"{origin}: {key} must be a number >= {minimum:g}, got {value!r}")
     return data
+
+
+def request_timeout(slo: dict[str, Any] | None) -> float:
+    return float((slo or {}).get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S))
 
 
 def objectives_for(slo: dict[str, Any], endpoint: str) -> dict[str, float]:
@@ -105,6 +118,12 @@ def evaluate(slo: dict[str, Any], endpoints: dict[str, EndpointStats], duration_
                 if stats.requests == 0:
                     continue
                 actual = stats.failures / stats.requests
+                ok = actual <= limit
+            elif key == "max_no_answer":
+                actual = float(stats.no_answers)
+                ok = actual <= limit
+            elif key == "max_contract_invalid":
+                actual = float(stats.invalid)
                 ok = actual <= limit
             else:
                 if limit <= 0:
