@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from relaycheck.contract.cli import FIXTURE_FUND_WEI
 from relaycheck.contract.defects import SEVERITIES, defect_id, group
 from relaycheck.contract.deviations import apply_baseline, apply_deviations, load_baseline, load_deviations
 from relaycheck.contract.findings import Finding, RecordedExchange, RecordedRequest
 from relaycheck.contract.replay import load_finding, replay
 from relaycheck.fixture import FixtureRelay
 from relaycheck.signing import Signer
+from relaycheck.target import FIXTURE_FUND_WEI
 from tests.plugins.contract import GateRun, as_is_args, run_contract
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relaycheck.bounded import Limits
 from relaycheck.config import DEFAULT_SEED
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import LOAD_DIR
@@ -53,9 +54,10 @@ class Plan:
     seed: int = DEFAULT_SEED
     #: Per-request deadline (connect, headers and body together), from --request-timeout or the SLO.
     request_timeout_s: float = 5.0
-    max_body: int = 8 * 1024 * 1024
-    max_ratio: float = 100.0
-    max_headers: int = 100
+    # The same read limits as the gate's (relaycheck.bounded), so one target is judged alike by both.
+    max_body: int = Limits.max_body
+    max_ratio: float = Limits.max_ratio
+    max_headers: int = Limits.max_headers
     #: Contract sample: every answer of an endpoint is checked up to this many per second (per
     #: generator process), then ``sample`` of the rest. A fault on a few percent of a quiet
     #: endpoint's answers is then caught, and a busy one costs at most ~floor + sample checks.
