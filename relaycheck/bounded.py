@@ -355,8 +355,11 @@ class BoundedTransport(httpx.BaseTransport):
             raw = b""
             raise RejectedByHttpx(refused, request)
         # The raw bytes with their headers: the client decodes them (now known to stay within bounds).
+        # Handed over as a stream, not as content, so the client reads and closes it as its own and sets
+        # `elapsed` (Schemathesis's checks read it).
         return httpx.Response(
-            response.status_code, headers=response.headers, content=raw, extensions=response.extensions
+            response.status_code, headers=response.headers, stream=httpx.ByteStream(raw),
+            extensions=response.extensions,
         )
 
     def close(self) -> None:

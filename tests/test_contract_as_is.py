@@ -46,12 +46,10 @@ def conforming(conforming_gate: GateRun) -> GateRun:
 def test_known_defect_reported_on_its_operation(
     as_is: GateRun, conforming: GateRun, defect: str, operation: str, check: str
 ) -> None:
-    if check == "schema_correction":
-        # Known from the Relay's code with no request to show it: a schema-document note.
-        assert as_is.noted(check, operation), f"{defect}: {check} MUST be noted on {operation}"
-        assert not conforming.noted(check, operation), f"{check} MUST stay silent on conforming {operation}"
-        return
-    assert as_is.fired(check, operation), f"{defect}: {check} MUST fire on {operation}"
+    fired = as_is.fired(check, operation)
+    assert fired, f"{defect}: {check} MUST fire on {operation}"
+    # A schema correction fails the gate only with the server's own evidence: a request and its answer.
+    assert all(f["reproduce"]["curl"] for f in fired), f"{defect}: a failing finding MUST carry its curl line"
     assert not conforming.fired(check, operation), f"{check} MUST stay silent on conforming {operation}"
 
 

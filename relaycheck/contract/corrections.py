@@ -102,8 +102,13 @@ class _Asker:
     published: Mapping[str, Any]
     signer: Signer
     report: CorrectionReport
+    #: A request got no answer (hung, dripped, refused by a limit): asking more would only spend the
+    #: run's budget; the probes and the engine name what the target does.
+    unanswered: bool = False
 
     def ask(self, rule: StrictRule, label: str) -> tuple[RecordedRequest, RecordedExchange, str | None] | None:
+        if self.unanswered:
+            return None
         subject = rule.subject
         if subject.kind == "parameter" and subject.parameter and subject.parameter[1] == "query":
             bound = next(((k, rule.set[k]) for k in _BOUNDS if isinstance(rule.set.get(k), int | float)), None)
@@ -129,6 +134,7 @@ class _Asker:
 
         wire = probes.prepare(request, self.signer, signed_operations(self.published))
         exchange, body, _, _ = probes.send(self.client, self.base_url, wire)
+        self.unanswered = self.unanswered or exchange.status is None
         self.report.statuses.setdefault(request.operation, []).append(exchange.status)
         return exchange, body
 
