@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from locust import run_single_user, task
 
-from relaycheck.load.scenario import RelayUser, clock_tick, think
+from relaycheck.load.scenario import RelayUser, checked_get, think
 
 
 class ClockUser(RelayUser):
-    def wait_time(self) -> float:
-        return think()
+    wait_time = think
 
     @task
     def now(self) -> None:
-        clock_tick(self)
+        checked_get(self, "/v1/now")
 
 
 if __name__ == "__main__":

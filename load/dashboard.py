@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from locust import run_single_user, task
 
-from relaycheck.load.scenario import RelayUser, dashboard_refresh, think
+from relaycheck.load.scenario import RelayUser, checked_get, think
+
+PAGE_SIZE = 100
+#: A relay that never returns a short page must not trap a dashboard user forever.
+MAX_PAGES = 1000
 
 
 class NetstatsDashboardUser(RelayUser):
-    def wait_time(self) -> float:
-        return think()
+    wait_time = think
 
     @task
     def refresh(self) -> None:
-        dashboard_refresh(self)
+        """What the Netstats page does on each refresh: the three counters, then every node page."""
+        checked_get(self, "/v1/network")
+        checked_get(self, "/v1/network/nodes/number")
+        checked_get(self, "/v1/network/tasks/number")
+        for page in range(MAX_PAGES):
+            query = {"start": str(page * PAGE_SIZE), "total": str(PAGE_SIZE)}
+            nodes = checked_get(self, "/v1/network/nodes/data", query, parse=True)
+            if not isinstance(nodes, list) or len(nodes) < PAGE_SIZE:
+                break  # the last page is the first short one
 
 
 if __name__ == "__main__":

@@ -7,21 +7,27 @@ from __future__ import annotations
 
 from locust import run_single_user, task
 
-from relaycheck.load.scenario import RelayUser, node_count, pager_step, think
+from relaycheck.load.scenario import RelayUser, checked_get, rng, think
+
+PAGE_SIZES = (1, 10, 25, 50, 100)
+#: How far past the last node an offset may go: pages there MUST be empty lists, not errors.
+PAST_THE_END = 50
 
 
 class NodeListPager(RelayUser):
+    wait_time = think
     all_nodes = 0
 
-    def wait_time(self) -> float:
-        return think()
-
     def on_start(self) -> None:
-        self.all_nodes = node_count(self)
+        counts = checked_get(self, "/v1/network/nodes/number", parse=True)
+        if isinstance(counts, dict) and isinstance(counts.get("all_nodes"), int):
+            self.all_nodes = max(counts["all_nodes"], 0)
 
     @task
     def page(self) -> None:
-        pager_step(self, self.all_nodes)
+        start = rng().randint(0, self.all_nodes + PAST_THE_END)
+        total = rng().choice(PAGE_SIZES)
+        checked_get(self, "/v1/network/nodes/data", {"start": str(start), "total": str(total)})
 
 
 if __name__ == "__main__":

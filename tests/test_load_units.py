@@ -233,7 +233,7 @@ def test_baseline_accepts_a_report_directory(tmp_path: Path) -> None:
 
 
 def test_stress_verdict_rules() -> None:
-    from relaycheck.load.cli import stress_reasons
+    from relaycheck.load.slo import stress_reasons
 
     plan = build_plan("stress", users=10, duration=12)
     plan.slo = validate_slo({"min_knee_rps": 500, "defaults": {"p95_ms": 100, "error_rate": 0.01}})
@@ -385,3 +385,58 @@ def test_reports_parse_back(tmp_path: Path) -> None:
     hot = _summary(rec, plan, verdicts)
     assert hot["generator"]["cpu_warning"], "a generator above 90% CPU MUST be flagged in summary.json"
     assert "WARNING: load generator CPU reached 97%" in console_table(hot), "and in the closing table"
+
+
+# The plugin's closing table (a plain `locust -f` run), in a fresh interpreter: the plugin imports Locust.
+PLUGIN_CLOSING_TABLE = """
+import sys, types
+from relaycheck.load import plugin
+from relaycheck.load.hdr import Recorder
+from relaycheck.load.plan import build_plan
+from relaycheck.load.slo import validate_slo
+
+broken = sys.argv[1] == "broken"
+plan = plugin.STATE.plan = build_plan("stress", users=10, duration=12)
+plan.slo = validate_slo({"defaults": {"p95_ms": 100, "error_rate": 0.01, "max_no_answer": 0}})
+plugin.STATE.started_wall = 5000.0
+rec = plugin.STATE.recorder = Recorder()
+for i in range(200):
+    failure = "GET /v1/network: status MUST be 200, got 500" if broken and i % 10 == 0 else None
+    rec.record("GET /v1/network", 2000, failure, 5000.0 + i / 100, failure is not None)
+if broken:
+    rec.record_no_answer("GET /v1/network", "timeout", "GET /v1/network: no answer within 5 s", 5001.0)
+step = {"step": 1, "users": 10, "throughput_rps": 100.0, "p50_ms": 2.0, "p95_ms": 2.0, "p99_ms": 2.0,
+        "requests": 200, "failures": 20 * broken, "error_rate": 0.1 * broken, "server_errors": 20 * broken,
+        "no_answer": int(broken), "in_flight_mean": 1.0, "met_slo": not broken,
+        "broken_objectives": ["error_rate"] if broken else []}
+record = {"stress_steps": [step], "knee": None if broken else step, "stop_reason": "the plan ended"}
+env = types.SimpleNamespace(host="http://127.0.0.1:1", parsed_options=None, process_exit_code=0)
+plugin._print_closing_table(env, record, 5003.0)
+print("exit code", env.process_exit_code)
+"""
+
+
+@pytest.mark.parametrize("run", ["broken", "conforming"])
+def test_plain_locust_run_prints_the_relaycheck_closing_table(run: str) -> None:
+    import subprocess
+    import sys
+
+    from relaycheck.paths import REPO_ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-c", PLUGIN_CLOSING_TABLE, run],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stderr
+    for title in ("invalid/sampled  SLO", "Stress steps:", "stress knee:", "total: 200 answered"):
+        assert title in table, f"a plain locust run's closing table MUST show {title!r}:\n{table}"
+    if run == "broken":
+        assert "Failures by kind and message:" in table and "status MUST be 200, got 500" in table
+        assert "no_answer  GET /v1/network  GET /v1/network: no answer within 5 s" in table, "no-answers by message"
+        assert "without an answer {'timeout': 1}" in table, "and by kind"
+        assert "FAIL STRESS step 1 MUST slow down, not fail" in table and "FAIL NO ANSWER" in table, table
+        assert "exit code 1" in proc.stdout, "a failing verdict MUST set Locust's exit code"
+    else:
+        assert "Failures by kind" not in table and "FAIL " not in table, table
+        assert "exit code 0" in proc.stdout, proc.stdout

@@ -183,7 +183,7 @@ def _execute(
 ) -> int:
     from relaycheck.load.report import build_summary, console_table, write_reports
     from relaycheck.load.runner import LoadJob, run_locust
-    from relaycheck.load.slo import evaluate
+    from relaycheck.load.slo import evaluate, judge
     from relaycheck.reports import provenance
     from relaycheck.schema import load_schema, snapshot_path
     from relaycheck.target import open_target
@@ -291,50 +291,6 @@ def _first_problem(recorder: Any) -> str:
         for message in list(stats.no_answer_kinds) + list(stats.failure_kinds):
             return str(message)
     return "no answer recorded"
-
-
-def judge(plan: Any, verdicts: list[Any], raw: dict[str, Any], comparisons: list[Any] | None) -> list[str]:
-    """Why the run fails (empty: it passes). Every reason is one sentence naming the rule."""
-    from relaycheck.load.slo import breaches
-
-    failed = breaches(verdicts)
-    reasons: list[str] = []
-    # Bodies that break the contract, and requests never answered, fail every profile.
-    separate = ("max_contract_invalid", "max_no_answer")
-    reasons += [f"CONTRACT {v.describe()}" for v in failed if v.objective == "max_contract_invalid"]
-    reasons += [f"NO ANSWER {v.describe()}" for v in failed if v.objective == "max_no_answer"]
-    if plan.stress:
-        reasons += stress_reasons(plan, raw)
-    else:
-        reasons += [f"SLO {v.describe()}" for v in failed if v.objective not in separate]
-    reasons += [f"REGRESSION {c.describe()}" for c in comparisons or [] if c.regression]
-    return reasons
-
-
-def stress_reasons(plan: Any, raw: dict[str, Any]) -> list[str]:
-    """A stress run's verdict: a knee reached at the capacity objective, and a Relay that slowed
-    down rather than failed (no step up to the one that ended the ramp broke the error-rate or
-    no-answer objective)."""
-    steps = raw.get("stress_steps") or []
-    knee = raw.get("knee")
-    reasons: list[str] = []
-    if knee is None:
-        reasons.append("STRESS no step met every SLO: the Relay MUST hold its SLO at the first step")
-    floor = float((plan.slo or {}).get("min_knee_rps", 0) or 0)
-    if knee is not None and floor > 0 and float(knee["throughput_rps"]) < floor:
-        reasons.append(
-            f"STRESS the knee MUST be at least {floor:g} req/s (min_knee_rps), measured {knee['throughput_rps']} req/s "
-            f"at step {knee['step']}"
-        )
-    for step in steps:
-        broken = [o for o in step.get("broken_objectives", []) if o in ("error_rate", "max_no_answer")]
-        if broken:
-            reasons.append(
-                f"STRESS step {step['step']} MUST slow down, not fail: it broke {', '.join(broken)} "
-                f"({step['server_errors']} server errors, {step['failures']} failures, {step['no_answer']} no-answers "
-                f"in {step['requests']} requests)"
-            )
-    return reasons
 
 
 def _locust_csv_totals(path: Path, ours: int) -> dict[str, Any] | None:

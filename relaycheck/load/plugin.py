@@ -32,12 +32,13 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
+from relaycheck import exitcodes
 from relaycheck.load.hdr import Recorder, percentiles_ms, to_us, window_for
 from relaycheck.load.limits import Limits, never_retry
 from relaycheck.load.openmodel import arrival_times
 from relaycheck.load.plan import Plan, Stage, build_plan
 from relaycheck.load.sampling import SMALL_BODY, ContractSampler, OffLoop, SamplePolicy
-from relaycheck.load.slo import breaches, evaluate, load_slo
+from relaycheck.load.slo import breaches, evaluate, judge, load_slo
 from relaycheck.load.wireclock import WIRE, install_wire_clock, kernel_received_at
 
 log = logging.getLogger("relaycheck.load")
@@ -769,29 +770,43 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
         tmp.write_text(json.dumps(record))
         tmp.replace(path)
     if not STATE.quiet_summary:
-        _print_closing_table(plan, finished)
+        _print_closing_table(environment, record, finished)
 
 
-def _print_closing_table(plan: Plan, finished: float) -> None:
+def _print_closing_table(environment: Environment, record: dict[str, Any], finished: float) -> None:
+    """The closing table of a plain ``locust -f`` run: the one ``relaycheck load`` prints (same
+    tables, same verdict reasons), built from this process's exact record."""
+    from relaycheck.load.report import build_summary, console_table
+
+    plan = STATE.plan
+    assert plan is not None
+    started = STATE.started_wall or finished
+    # Up to the last completed request, as relaycheck counts throughput (runner.LoadRecord).
     end = min(STATE.recorder.last_at or finished, finished)
-    duration = max(end - (STATE.started_wall or finished), 1e-9)
-    verdicts = evaluate(plan.slo, STATE.recorder.endpoints, duration) if plan.slo else []
-    lines = [f"{'endpoint':36} {'reqs':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'fail':>6}  SLO"]
-    for name, stats in sorted(STATE.recorder.endpoints.items()):
-        pct = percentiles_ms(stats.hist)
-        mine = [v for v in verdicts if v.endpoint == name]
-        slo = "-" if not mine else ("ok" if all(v.ok for v in mine) else "BREACH")
-        lines.append(
-            f"{name:36} {stats.requests:8d} {stats.requests / duration:8.1f} {pct['p50'] or 0:8.3f}"
-            f" {pct['p95'] or 0:8.3f} {pct['p99'] or 0:8.3f} {stats.failures:6d}  {slo}"
-        )
-    for verdict in breaches(verdicts):
-        lines.append("BREACH " + verdict.describe())
-    for line in lines:
+    verdicts = evaluate(plan.slo, STATE.recorder.endpoints, max(end - started, 1e-9)) if plan.slo else []
+    reasons = judge(plan, verdicts, record, None)
+    opts = environment.parsed_options
+    summary = build_summary(
+        provenance={"target": environment.host},
+        plan=plan,
+        raw=record,
+        recorder=STATE.recorder,
+        started=started,
+        finished=end,
+        processes=max(len(STATE.workers_seen), 1),
+        verdicts=verdicts,
+        slo_origin=str(getattr(opts, "rc_slo", "") or "") or None,
+        comparisons=None,
+        baseline_path=None,
+        exit_code=exitcodes.FINDINGS if reasons else exitcodes.OK,
+        method="",
+    )
+    summary["reasons"] = reasons
+    summary["schema_problem"] = STATE.schema_problem
+    for line in console_table(summary).splitlines():
         _emit(line)
-    env = _RUNNER.get("env")
-    if env is not None and breaches(verdicts):
-        env.process_exit_code = 1
+    if reasons:
+        environment.process_exit_code = exitcodes.FINDINGS
 
 
 # --- the open model ---------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Requests as the scenarios make them: grouped by path (``name=``), judged, sampled for contract."""
+"""What every scenario of ``load/*.py`` stands on: requests grouped by path (``name=``), judged, sampled.
+
+The scenarios themselves (what each user asks, in what order) live in their locustfiles; this is
+the machinery they share: the bounded, never-redirecting, never-retrying user, the request that
+carries its verdict, and the plan's seeded think time and random stream.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,9 @@ from relaycheck.load.limits import fetch
 from relaycheck.load.plugin import request_started, sample_response, state, stopping
 from relaycheck.load.wireclock import READ_BLOCK, begin_request
 
-PAGE_SIZE = 100
-#: A relay that never returns a short page must not trap a dashboard user forever.
-MAX_PAGES = 1000
-
 
 def think(_user: Any = None) -> float:
+    """A scenario's ``wait_time`` (``wait_time = think``): the plan's pause between iterations."""
     plan = state().plan
     low, high = plan.think_s if plan is not None else (0.5, 1.5)
     return state().rng.uniform(low, high) if high > low else low
@@ -138,50 +140,3 @@ def _body(content: bytes | None) -> Any:
     except (ValueError, TypeError) as exc:
         _NOT_JSON_WHY["why"] = str(exc)[:120]
         return _NOT_JSON
-
-
-def dashboard_refresh(user: Any) -> None:
-    """What the Netstats page does on each refresh: the three counters, then every node page."""
-    checked_get(user, "/v1/network")
-    checked_get(user, "/v1/network/nodes/number")
-    checked_get(user, "/v1/network/tasks/number")
-    start = 0
-    for _ in range(MAX_PAGES):
-        page = checked_get(user, "/v1/network/nodes/data", {"start": str(start), "total": str(PAGE_SIZE)}, parse=True)
-        if not isinstance(page, list) or len(page) < PAGE_SIZE:
-            break
-        start += PAGE_SIZE
-
-
-PAGE_SIZES = (1, 10, 25, 50, 100)
-
-
-def node_count(user: Any) -> int:
-    data = checked_get(user, "/v1/network/nodes/number", parse=True)
-    if isinstance(data, dict) and isinstance(data.get("all_nodes"), int):
-        return max(int(data["all_nodes"]), 0)
-    return 0
-
-
-def pager_step(user: Any, all_nodes: int) -> None:
-    """One page at a random offset and size, sometimes past the end (where lists must stay [])."""
-    start = rng().randint(0, all_nodes + PAGE_SIZE // 2)
-    total = rng().choice(PAGE_SIZES)
-    checked_get(user, "/v1/network/nodes/data", {"start": str(start), "total": str(total)})
-
-
-def clock_tick(user: Any) -> None:
-    checked_get(user, "/v1/now")
-
-
-def arrival_send(user: Any, intended: float) -> None:
-    """One open-model arrival: an endpoint drawn by the data-set weights."""
-    plan = state().plan
-    weights = plan.endpoint_weights if plan is not None else {"GET /v1/now": 1.0}
-    names = list(weights)
-    endpoint = rng().choices(names, weights=[weights[n] for n in names])[0]
-    path = endpoint.split(" ", 1)[1]
-    query = None
-    if path == "/v1/network/nodes/data":
-        query = {"start": str(rng().randrange(0, 300, PAGE_SIZE)), "total": str(PAGE_SIZE)}
-    checked_get(user, path, query, intended=intended)

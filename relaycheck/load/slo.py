@@ -1,6 +1,8 @@
 """The SLO gate (load/slo.toml): per-endpoint latency percentiles, error rate and throughput.
 
-Judged on exact HDR percentiles and the run's own counters, never on Locust's rounded stats.
+Judged on exact HDR percentiles and the run's own counters, never on Locust's rounded stats;
+``judge`` turns the verdicts (with stress steps and baseline comparisons) into the run's reasons,
+the same for ``relaycheck load`` and a plain ``locust -f`` run.
 """
 
 from __future__ import annotations
@@ -140,3 +142,45 @@ def breaches(verdicts: list[Verdict]) -> list[Verdict]:
 
 def verdicts_json(verdicts: list[Verdict]) -> list[dict[str, Any]]:
     return [{**asdict(v), "rule": v.describe()} for v in verdicts]
+
+
+def judge(plan: Any, verdicts: list[Verdict], raw: dict[str, Any], comparisons: list[Any] | None) -> list[str]:
+    """Why the run fails (empty: it passes). Every reason is one sentence naming the rule."""
+    failed = breaches(verdicts)
+    reasons: list[str] = []
+    # Bodies that break the contract, and requests never answered, fail every profile.
+    separate = ("max_contract_invalid", "max_no_answer")
+    reasons += [f"CONTRACT {v.describe()}" for v in failed if v.objective == "max_contract_invalid"]
+    reasons += [f"NO ANSWER {v.describe()}" for v in failed if v.objective == "max_no_answer"]
+    if plan.stress:
+        reasons += stress_reasons(plan, raw)
+    else:
+        reasons += [f"SLO {v.describe()}" for v in failed if v.objective not in separate]
+    reasons += [f"REGRESSION {c.describe()}" for c in comparisons or [] if c.regression]
+    return reasons
+
+
+def stress_reasons(plan: Any, raw: dict[str, Any]) -> list[str]:
+    """A stress run's verdict: a knee reached at the capacity objective, and a Relay that slowed
+    down rather than failed (no step up to the one that ended the ramp broke the error-rate or
+    no-answer objective)."""
+    steps = raw.get("stress_steps") or []
+    knee = raw.get("knee")
+    reasons: list[str] = []
+    if knee is None:
+        reasons.append("STRESS no step met every SLO: the Relay MUST hold its SLO at the first step")
+    floor = float((plan.slo or {}).get("min_knee_rps", 0) or 0)
+    if knee is not None and floor > 0 and float(knee["throughput_rps"]) < floor:
+        reasons.append(
+            f"STRESS the knee MUST be at least {floor:g} req/s (min_knee_rps), measured {knee['throughput_rps']} req/s "
+            f"at step {knee['step']}"
+        )
+    for step in steps:
+        broken = [o for o in step.get("broken_objectives", []) if o in ("error_rate", "max_no_answer")]
+        if broken:
+            reasons.append(
+                f"STRESS step {step['step']} MUST slow down, not fail: it broke {', '.join(broken)} "
+                f"({step['server_errors']} server errors, {step['failures']} failures, {step['no_answer']} no-answers "
+                f"in {step['requests']} requests)"
+            )
+    return reasons
