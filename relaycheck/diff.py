@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from relaycheck.contract.strict_rules import flatten, resolve_ref
-from relaycheck.schema import HTTP_METHODS
+from relaycheck.schema import iter_operations
 from relaycheck.snapshots import operation_key
 
 #: Keywords compared on every schema node, in report order.
@@ -56,12 +56,8 @@ class Change:
 def _operations(document: Mapping[str, Any]) -> dict[str, tuple[str, Mapping[str, Any], list[Any]]]:
     """operation key -> (label, operation, path-level parameters)."""
     out: dict[str, tuple[str, Mapping[str, Any], list[Any]]] = {}
-    for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
-            continue
-        for method, op in item.items():
-            if method in HTTP_METHODS and isinstance(op, Mapping):
-                out[operation_key(method, path)] = (f"{method.upper()} {path}", op, list(item.get("parameters") or []))
+    for path, method, op, item in iter_operations(document):
+        out[operation_key(method, path)] = (f"{method.upper()} {path}", op, list(item.get("parameters") or []))
     return out
 
 

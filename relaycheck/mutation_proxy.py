@@ -35,8 +35,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from relaycheck.errors import RelaycheckError
+from relaycheck.schema import iter_operations
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 #: Headers that describe one hop; the proxy frames its own answers.
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -194,15 +194,10 @@ class Contract:
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
         self.operations: list[Operation] = []
-        for template, item in (document.get("paths") or {}).items():
-            if not isinstance(item, Mapping):
-                continue
-            for method, spec in item.items():
-                if method not in HTTP_METHODS or not isinstance(spec, Mapping):
-                    continue
-                regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
-                literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
-                self.operations.append(Operation(method, template, spec, re.compile(regex), literal))
+        for template, method, spec, _ in iter_operations(document):
+            regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+            self.operations.append(Operation(method, template, spec, re.compile(regex), literal))
 
     def match(self, method: str, path: str) -> Operation | None:
         """The operation a request reaches; a literal segment beats a parameter, as in gin."""

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,14 +87,20 @@ def snapshot_path(name: str) -> Path:
     return SNAPSHOT_DIR / f"{name}.openapi.json"
 
 
-def list_operations(document: dict[str, Any]) -> list[Operation]:
-    ops: list[Operation] = []
+def iter_operations(
+    document: Mapping[str, Any],
+) -> Iterator[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]:
+    """(path, method, operation, path item) for every operation; a malformed entry is passed over."""
     for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, dict):
+        if not isinstance(item, Mapping):
             continue
         for method, op in item.items():
-            if method in HTTP_METHODS and isinstance(op, dict):
-                ops.append(Operation(method, path, str(op.get("operationId", ""))))
+            if method in HTTP_METHODS and isinstance(op, Mapping):
+                yield path, method, op, item
+
+
+def list_operations(document: dict[str, Any]) -> list[Operation]:
+    ops = [Operation(method, path, str(op.get("operationId", ""))) for path, method, op, _ in iter_operations(document)]
     return sorted(ops, key=lambda o: (o.path, o.method))
 
 

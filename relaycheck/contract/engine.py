@@ -31,7 +31,7 @@ from relaycheck.contract.signing_auth import (
     redact,
 )
 from relaycheck.errors import RelaycheckError
-from relaycheck.schema import HTTP_METHODS
+from relaycheck.schema import HTTP_METHODS, iter_operations
 from relaycheck.signing import Signer
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
@@ -123,31 +123,20 @@ def select_operations(document: Mapping[str, Any], include: Iterable[str], exclu
         )
 
     selected = []
-    for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
+    for path, method, op, _ in iter_operations(document):
+        label, op_id = f"{method.upper()} {path}", str(op.get("operationId", ""))
+        if includes and not matches(includes, label, path, op_id):
             continue
-        for method, op in item.items():
-            if method not in HTTP_METHODS or not isinstance(op, Mapping):
-                continue
-            label, op_id = f"{method.upper()} {path}", str(op.get("operationId", ""))
-            if includes and not matches(includes, label, path, op_id):
-                continue
-            if excludes and matches(excludes, label, path, op_id):
-                continue
-            selected.append(label)
+        if excludes and matches(excludes, label, path, op_id):
+            continue
+        selected.append(label)
     if not selected:
         raise RelaycheckError("--include/--exclude leave no operation to test")
     return sorted(selected)
 
 
 def operation_labels(document: Mapping[str, Any]) -> list[str]:
-    return sorted(
-        f"{m.upper()} {p}"
-        for p, item in (document.get("paths") or {}).items()
-        if isinstance(item, Mapping)
-        for m, op in item.items()
-        if m in HTTP_METHODS and isinstance(op, Mapping)
-    )
+    return sorted(f"{m.upper()} {p}" for p, m, _, _ in iter_operations(document))
 
 
 def schemathesis_config(options: GateOptions) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from relaycheck.contract.signing_auth import (
     sign_parts,
     signed_operations,
 )
-from relaycheck.schema import HTTP_METHODS
+from relaycheck.schema import iter_operations
 from relaycheck.signing import TIMESTAMP_WINDOW_S, Signer
 
 #: A start offset far past any Relay's node table.
@@ -116,14 +116,9 @@ def valid_value(schema: Mapping[str, Any]) -> Any:
 
 def _operations(document: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any], list[Mapping[str, Any]]]]:
     out = []
-    for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
-            continue
-        shared = list(item.get("parameters") or [])
-        for method, op in item.items():
-            if method in HTTP_METHODS and isinstance(op, Mapping):
-                params = [resolve(document, p) for p in [*shared, *(op.get("parameters") or [])]]
-                out.append((path, method, op, params))
+    for path, method, op, item in iter_operations(document):
+        params = [resolve(document, p) for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]]
+        out.append((path, method, op, params))
     return out
 
 

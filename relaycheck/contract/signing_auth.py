@@ -26,12 +26,12 @@ from typing import Any
 
 from relaycheck.contract.findings import RecordedExchange
 from relaycheck.paths import OVERLAY_DIR
+from relaycheck.schema import iter_operations
 from relaycheck.signing import Signer
 
 SIGNATURE_FIELDS = frozenset({"timestamp", "signature"})
 #: Path parameters that name the account the Relay compares with the signer.
 SIGNER_PATH_PARAMETERS = frozenset({"address", "from"})
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
 @dataclass(frozen=True)
@@ -88,27 +88,22 @@ def _request_body_schema(document: Mapping[str, Any], operation: Mapping[str, An
 def signed_operations(document: Mapping[str, Any]) -> dict[str, SignedOperation]:
     """Every operation of ``document`` whose input carries both timestamp and signature."""
     found: dict[str, SignedOperation] = {}
-    for path, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
-            continue
+    for path, method, operation, item in iter_operations(document):
         shared = list(item.get("parameters") or [])
-        for method, operation in item.items():
-            if method not in HTTP_METHODS or not isinstance(operation, Mapping):
-                continue
-            params = [resolve(document, p) for p in [*shared, *(operation.get("parameters") or [])]]
-            body = _request_body_schema(document, operation)
-            props = body.get("properties") or {}
-            label = f"{method.upper()} {path}"
-            spec = _spec_for(label, params, props, document)
-            if spec is None:
-                continue
-            if spec.carrier == "query" and "401" in (operation.get("responses") or {}):
-                # JWT-or-signature middleware: it signs the input it builds from the path alone.
-                spec.fields = [f for f in spec.fields if f.location == "path"]
-            login = auth_facts().get("jwt_login") or {}
-            if label == login.get("operation"):
-                spec.scheme, spec.message = "personal", str(login.get("message", ""))
-            found[label] = spec
+        params = [resolve(document, p) for p in [*shared, *(operation.get("parameters") or [])]]
+        body = _request_body_schema(document, operation)
+        props = body.get("properties") or {}
+        label = f"{method.upper()} {path}"
+        spec = _spec_for(label, params, props, document)
+        if spec is None:
+            continue
+        if spec.carrier == "query" and "401" in (operation.get("responses") or {}):
+            # JWT-or-signature middleware: it signs the input it builds from the path alone.
+            spec.fields = [f for f in spec.fields if f.location == "path"]
+        login = auth_facts().get("jwt_login") or {}
+        if label == login.get("operation"):
+            spec.scheme, spec.message = "personal", str(login.get("message", ""))
+        found[label] = spec
     return found
 
 

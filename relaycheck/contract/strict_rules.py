@@ -28,7 +28,7 @@ from typing import Any
 
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import OVERLAY_DIR
-from relaycheck.schema import HTTP_METHODS
+from relaycheck.schema import iter_operations
 
 RULES_FILE = "strict-rules"
 #: Keywords that say nothing about what is valid.
@@ -204,14 +204,9 @@ def find_operation(document: Mapping[str, Any], wanted: str) -> tuple[str, str, 
 
     method, _, path = wanted.partition(" ")
     key = operation_key(method, path) if path else None
-    for p, item in (document.get("paths") or {}).items():
-        if not isinstance(item, Mapping):
-            continue
-        for m, op in item.items():
-            if m not in HTTP_METHODS or not isinstance(op, Mapping):
-                continue
-            if (key is not None and operation_key(m, p) == key) or op.get("operationId") == wanted:
-                return p, m, op
+    for p, m, op, _ in iter_operations(document):
+        if (key is not None and operation_key(m, p) == key) or op.get("operationId") == wanted:
+            return p, m, op
     return None
 
 
