@@ -242,9 +242,12 @@ def _stop_users(runner: Any) -> None:
         runner.quit()
 
 
-def request_started(endpoint: str) -> None:
-    """Note a request going out on this greenlet (cleared by its request event)."""
-    STATE.in_flight[gevent.getcurrent()] = (endpoint, time.perf_counter())
+def request_started(endpoint: str, started: float) -> None:
+    """Note a request going out on this greenlet (cleared by its request event).
+
+    ``started`` is the caller's own perf_counter reading: one clock read per request, not two.
+    """
+    STATE.in_flight[gevent.getcurrent()] = (endpoint, started)
 
 
 def stopping(user: Any) -> bool:
