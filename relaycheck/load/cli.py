@@ -109,34 +109,7 @@ def run(settings: Settings) -> int:
     baseline = load_baseline(_resolve_path(str(baseline_path))) if baseline_path else None
     out_dir = Path(settings.get("report_dir") or DEFAULT_REPORT_DIR) / "load"
     started_iso = utc_now()
-    return execute(
-        settings=settings,
-        plan=plan,
-        out_dir=out_dir,
-        processes=processes,
-        slo_origin=str(slo_path),
-        baseline=baseline,
-        baseline_path=str(baseline_path) if baseline_path else None,
-        method=METHOD,
-        compare_fn=compare,
-        started_iso=started_iso,
-    )
-
-
-def execute(
-    *,
-    settings: Settings,
-    plan: Any,
-    out_dir: Path,
-    processes: int,
-    slo_origin: str,
-    baseline: dict[str, Any] | None,
-    baseline_path: str | None,
-    method: str,
-    compare_fn: Any,
-    started_iso: str,
-) -> int:
-    """Run and judge; on any error or interrupt, still write summary.json (verdict error) and the page."""
+    # On any error or interrupt the run still writes summary.json (verdict error) and the page.
     from relaycheck.load.report import write_error_reports
 
     seen: dict[str, Any] = {"target": settings.get("relay_url") or "(fixture relay, not started)"}
@@ -149,11 +122,11 @@ def execute(
             plan=plan,
             out_dir=out_dir,
             processes=processes,
-            slo_origin=slo_origin,
+            slo_origin=str(slo_path),
             baseline=baseline,
-            baseline_path=baseline_path,
-            method=method,
-            compare_fn=compare_fn,
+            baseline_path=str(baseline_path) if baseline_path else None,
+            method=METHOD,
+            compare_fn=compare,
             started_iso=started_iso,
             seen=seen,
         )
