@@ -14,12 +14,13 @@ from relaycheck import bounded, exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, Settings, command_settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
+from relaycheck.relay_versions import relay_version_help
 from relaycheck.reports import provenance, utc_now, write_json
 from relaycheck.target import target_kind
 
 #: Flags of `run` handed on to the steps (when the step knows them and the user set them).
-_SHARED = ("relay_url", "schema", "seed", "behaviour", "level", "max_examples", "max_body", "max_schema_size",
-           "follow_redirects")
+_SHARED = ("relay_url", "schema", "seed", "behaviour", "relay_version", "level", "max_examples", "max_body",
+           "max_schema_size", "follow_redirects")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--behaviour", default=DEFAULT_BEHAVIOUR,
         help=f"fixture relay behaviour when no --relay-url (default: {DEFAULT_BEHAVIOUR})",
     )
+    parser.add_argument("--relay-version", default=None, metavar="VERSION",
+                        help=relay_version_help())
     parser.add_argument(
         "--level", choices=("strict", "published"), default=None, help="contract level (default: strict)"
     )
@@ -95,7 +98,8 @@ def run(settings: Settings) -> int:
                 "provenance": provenance(
                     command="run",
                     target=settings.get("relay_url") or "fixture relay",
-                    target_kind=target_kind(settings.get("relay_url"), str(settings.get("behaviour"))),
+                    target_kind=target_kind(settings.get("relay_url"), str(settings.get("behaviour")),
+                                            settings.get("relay_version") or None),
                     seed=settings.get("seed"),
                     profile=settings.get("profile"),
                     settings=settings.public(),

@@ -24,9 +24,17 @@ _PROBE_TIMEOUT_S = 5.0
 FIXTURE_FUND_WEI = 10**24
 
 
-def target_kind(relay_url: str | None, behaviour: str = DEFAULT_BEHAVIOUR) -> str:
-    """What reports call a target: ``remote`` for a Relay the user gave, ``fixture:<behaviour>`` otherwise."""
-    return "remote" if relay_url else f"fixture:{behaviour}"
+def target_kind(relay_url: str | None, behaviour: str = DEFAULT_BEHAVIOUR, relay_version: str | None = None) -> str:
+    """What reports call a target: ``remote`` for a Relay the user gave, ``fixture:<behaviour>`` otherwise
+    (``fixture:<behaviour>@<version>`` when it speaks another version than the default)."""
+    if relay_url:
+        return "remote"
+    from relaycheck.relay_versions import DEFAULT_RELAY_VERSION, resolve_relay_version
+
+    version = resolve_relay_version(relay_version).name if relay_version else DEFAULT_RELAY_VERSION
+    if behaviour.startswith("as-is-") or version == DEFAULT_RELAY_VERSION:
+        return f"fixture:{behaviour}"
+    return f"fixture:{behaviour}@{version}"
 
 
 @dataclass
@@ -41,7 +49,18 @@ class Target:
 
     @property
     def kind(self) -> str:
-        return target_kind(None, self.fixture.behaviour) if self.fixture is not None else target_kind(self.url)
+        if self.fixture is None:
+            return target_kind(self.url)
+        return target_kind(None, self.fixture.behaviour, self.fixture.relay_version)
+
+    @property
+    def relay_version(self) -> str | None:
+        """The Relay version a fixture target speaks; None for a user's Relay (its document says)."""
+        return self.fixture.relay_version if self.fixture is not None else None
+
+    def admin_token(self) -> str | None:
+        """The seeded admin's token on a fixture target; a user's Relay: ``RELAYCHECK_ADMIN_TOKEN``."""
+        return self.fixture.admin_token if self.fixture is not None else None
 
     def relay_signer(self) -> Signer | None:
         """The Relay's own account: on a fixture target its seeded key; a user's Relay keeps its key."""
@@ -56,7 +75,8 @@ class Target:
     def description(self) -> str:
         if self.fixture is None:
             return self.url
-        return f"{self.url} (fixture relay, behaviour {self.fixture.behaviour})"
+        return (f"{self.url} (fixture relay, behaviour {self.fixture.behaviour},"
+                f" Relay {self.fixture.relay_version})")
 
 
 def validate_relay_url(url: str) -> str:
@@ -98,6 +118,7 @@ def open_target(
     faults: Sequence[str] = (),
     funded: Sequence[str] = (),
     fixture_options: Mapping[str, Any] | None = None,
+    relay_version: str | None = None,
 ) -> Iterator[Target]:
     """Yield a live target; a fixture relay started here is stopped on the way out, whatever happens.
 
@@ -115,15 +136,18 @@ def open_target(
         options["fund"] = {**dict.fromkeys(funded, FIXTURE_FUND_WEI), **options.get("fund", {})}
     if nodes is not None:
         options["nodes"] = nodes
-    relay = FixtureRelay(behaviour=behaviour, seed=seed, faults=tuple(faults), **options)
+    relay = FixtureRelay(behaviour=behaviour, seed=seed, faults=tuple(faults), relay_version=relay_version, **options)
     with relay:
         yield Target(relay.url, relay)
 
 
-def fixture_schema(behaviour: str = DEFAULT_BEHAVIOUR, faults: Sequence[str] = ()) -> dict[str, Any]:
-    """The document a fixture relay of this behaviour and faults serves at /openapi.json, without starting one."""
+def fixture_schema(behaviour: str = DEFAULT_BEHAVIOUR, faults: Sequence[str] = (),
+                   relay_version: str | None = None) -> dict[str, Any]:
+    """The document a fixture relay of this behaviour, faults and version serves at /openapi.json,
+    without starting one."""
     from relaycheck.fixture import behaviours
 
-    spec, active = behaviours.resolve(behaviour, list(faults))
-    document: dict[str, Any] = json.loads(behaviours.served_schema(spec, active))
+    resolved = behaviours.resolve_all(behaviour, list(faults), relay_version)
+    document: dict[str, Any] = json.loads(behaviours.served_schema(resolved.behaviour, resolved.faults,
+                                                                   resolved.version))
     return document

@@ -12,6 +12,7 @@ from relaycheck import bounded, exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
+from relaycheck.relay_versions import relay_version_help
 
 if TYPE_CHECKING:
     from relaycheck.signing import Signer
@@ -58,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fixture relay behaviour when no --relay-url (default: conforming)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME",
                         help="fixture relay fault when no --relay-url (repeatable)")
+    parser.add_argument("--relay-version", default=None, metavar="VERSION",
+                        help=relay_version_help())
     parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
                         help="Schemathesis phases to run (comma-separated)")
     parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
@@ -116,6 +119,7 @@ def _write_error_reports(
     from relaycheck.reports import provenance
     from relaycheck.schema import LoadedSchema
     from relaycheck.signing import Signer
+    from relaycheck.target import target_kind
 
     relay_url = settings.get("relay_url") or None
     behaviour = str(settings.get("behaviour") or "conforming")
@@ -132,7 +136,8 @@ def _write_error_reports(
         base_url=target, schema=schema, level=level, signer=Signer.from_env(), report_dir=report_dir,
         seed=DEFAULT_SEED if seed is None else int(seed),
         provenance=provenance(
-            command="contract", target=target, target_kind="remote" if relay_url else f"fixture:{behaviour}",
+            command="contract", target=target,
+            target_kind=target_kind(relay_url, behaviour, settings.get("relay_version") or None),
             schema_origin=found.get("origin"), schema_sha256=found.get("sha256"), seed=seed,
             settings=settings.public(), started=started,
         ),
@@ -172,17 +177,20 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
     relay_url = settings.get("relay_url") or None
     behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
     faults = tuple(settings.get("fault") or ())
+    relay_version = settings.get("relay_version") or None
     signer = Signer.from_env()
 
     # On the embedded fixture the throwaway signer gets a balance (see open_target).
     measured["stage"] = "target"
-    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address]) as target:
+    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address],
+                     relay_version=relay_version) as target:
         measured.update(stage="schema", target_url=target.url, target_answered=True)
         admin = _admin_signer(target)
         schema = load_schema(settings.get("schema"), target.url, max_size=max_schema_size)
         measured.update(stage="gate", schema={"origin": schema.origin, "sha256": schema.sha256,
                                               "bytes": len(schema.raw)})
-        recipe = {"behaviour": behaviour, "seed": seed, "faults": list(faults)} if target.is_fixture else {}
+        recipe = ({"behaviour": behaviour, "seed": seed, "faults": list(faults), "relay_version": target.relay_version}
+                  if target.is_fixture else {})
         config = GateConfig(
             base_url=target.url,
             schema=schema,

@@ -69,6 +69,7 @@ def replay_target(data: dict[str, Any], relay_url: str | None, signer: Signer) -
         return
     with open_target(None, behaviour=str(recipe.get("behaviour", DEFAULT_BEHAVIOUR)),
                      seed=int(recipe.get("seed", DEFAULT_SEED)), faults=tuple(recipe.get("faults") or ()),
+                     relay_version=recipe.get("relay_version") or None,
                      funded=[signer.address]) as target:
         yield target.url
 

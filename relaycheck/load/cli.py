@@ -19,6 +19,7 @@ from relaycheck import exitcodes
 from relaycheck.config import DEFAULT_BEHAVIOUR, DEFAULT_SEED, Settings
 from relaycheck.errors import RelaycheckError
 from relaycheck.paths import DEFAULT_REPORT_DIR
+from relaycheck.relay_versions import relay_version_help
 
 DEFAULT_SLO = "load/slo.toml"
 
@@ -54,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-dir", metavar="DIR", default=str(DEFAULT_REPORT_DIR), help="reports go to DIR/load")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for the fixture relay and the scenarios")
     parser.add_argument("--behaviour", default=DEFAULT_BEHAVIOUR, help="fixture relay behaviour when no --relay-url")
+    parser.add_argument("--relay-version", default=None, metavar="VERSION",
+                        help=relay_version_help())
 
 
 def _resolve_path(value: str) -> Path:
@@ -163,7 +166,8 @@ def _execute(
 
     relay_url = settings.get("relay_url")
     behaviour = str(settings.get("behaviour") or DEFAULT_BEHAVIOUR)
-    with open_target(relay_url, behaviour=behaviour, seed=plan.seed) as target:
+    with open_target(relay_url, behaviour=behaviour, seed=plan.seed,
+                     relay_version=settings.get("relay_version") or None) as target:
         seen["target"] = target.url
         seen["target_kind"] = target.kind
         schema_source = settings.get("schema")
