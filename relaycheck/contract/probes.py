@@ -219,7 +219,7 @@ def _bounds_rows(name: str, schema: Mapping[str, Any], required: bool) -> list[t
         if low is not None:
             inside += [int(low), int(low) + 1]
             outside += [int(low) - 1]
-            if int(low) - 1 != -1:
+            if int(low) > 0:  # -1 lies inside a range that starts below zero (a Go int8, say)
                 outside.append(-1)
         if high is not None:
             inside += [int(high) - 1, int(high)]
