@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from relaycheck.contract.strict_rules import strict_document
 from relaycheck.fixture import FixtureRelay, auth
 from relaycheck.fixture.domain import relay_account as ra
 from relaycheck.fixture.domain import vesting
@@ -363,3 +366,24 @@ def test_admin_restores_slashed_vesting(client: httpx.Client, relay: FixtureRela
     assert again == {"restored_vesting_count": 0, "restored_vesting_total_amount": "0"}
     assert client.post("/v2/admin/vesting/restore", params=token, json={"node_address": "nope"}).json() == \
         {"message": "invalid vesting address"}
+
+
+def test_strict_document_declares_what_these_operations_send() -> None:
+    published = json.loads(Path("fixtures/openapi/relay-24ffc26.openapi.json").read_text())
+    result = strict_document(published, "24ffc26")
+    mine = [o for o in result.outcomes if "24ffc26" in o.rule.versions and o.rule.versions == ("24ffc26",)]
+    assert mine and all(o.state == "applied" for o in mine), "every 24ffc26-only strict rule MUST apply"
+    balance = result.document["paths"]["/v2/relay_account/{address}/balance"]["get"]["responses"]["200"]
+    data = balance["content"]["application/json"]["schema"]["properties"]["data"]
+    assert data["type"] == "string", "the strict document MUST declare the balance as a decimal string"
+
+
+def test_event_logs_describe_deposits_and_vesting(client: httpx.Client) -> None:
+    ts, signature = relay_wallet_signed({"start_id": 0, "limit": 100_000})
+    logs = client.get("/v1/relay_account/event_logs", params={"start_id": 0, "limit": 100_000, "timestamp": ts,
+                                                                "signature": signature}).json()["data"]
+    by_type = {e["type"]: json.loads(e["payload"]) for e in logs}
+    assert list(by_type[ra.DEPOSIT]) == ["network", "tx_hash"]
+    assert list(by_type[ra.VESTING_CREATED])[:2] == ["vesting_id", "address"]
+    assert list(by_type[ra.VESTING_RELEASE]) == ["vesting_id"]
+    assert by_type[ra.TASK_PAYMENT] == {}
