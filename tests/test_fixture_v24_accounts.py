@@ -6,7 +6,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +18,8 @@ from relaycheck.fixture import FixtureRelay, auth
 from relaycheck.fixture.domain import relay_account as ra
 from relaycheck.fixture.domain import vesting
 from relaycheck.fixture.seed import relay_account
+from relaycheck.relay_versions import VERSIONS
+from relaycheck.schema import snapshot_path
 from relaycheck.signing import Signer, derive_private_key
 
 SEED = 1
@@ -369,7 +370,7 @@ def test_admin_restores_slashed_vesting(client: httpx.Client, relay: FixtureRela
 
 
 def test_strict_document_declares_what_these_operations_send() -> None:
-    published = json.loads(Path("fixtures/openapi/relay-24ffc26.openapi.json").read_text())
+    published = json.loads(snapshot_path(VERSIONS["24ffc26"].snapshot).read_text())
     result = strict_document(published, "24ffc26")
     mine = [o for o in result.outcomes if "24ffc26" in o.rule.versions and o.rule.versions == ("24ffc26",)]
     assert mine and all(o.state == "applied" for o in mine), "every 24ffc26-only strict rule MUST apply"
