@@ -49,8 +49,9 @@ def login(client: httpx.Client, index: int) -> dict[str, str]:
     return {"Authorization": "Bearer " + answer.json()["data"]["token"]}
 
 
-def start(behaviour: str) -> FixtureRelay:
-    return FixtureRelay(behaviour, relay_version="24ffc26", seed=SEED, fund={address(SPARE_INDEX): FUND_WEI})
+def start(behaviour: str, faults: tuple[str, ...] = ()) -> FixtureRelay:
+    return FixtureRelay(behaviour, relay_version="24ffc26", seed=SEED, fund={address(SPARE_INDEX): FUND_WEI},
+                        faults=faults)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,8 @@ def relay() -> Iterator[FixtureRelay]:
 
 @pytest.fixture(scope="module")
 def as_is() -> Iterator[FixtureRelay]:
-    with start("as-is-24ffc26") as running:
+    # v1's short-signature panic reaches the relay wallet's signed operations too.
+    with start("as-is-24ffc26", ("short-signature-panic",)) as running:
         yield running
 
 
@@ -388,3 +390,14 @@ def test_event_logs_describe_deposits_and_vesting(client: httpx.Client) -> None:
     assert list(by_type[ra.VESTING_CREATED])[:2] == ["vesting_id", "address"]
     assert list(by_type[ra.VESTING_RELEASE]) == ["vesting_id"]
     assert by_type[ra.TASK_PAYMENT] == {}
+
+
+@pytest.mark.parametrize("path", ["/v1/relay_account/event_logs", "/v1/withdraw/list"])
+def test_one_character_signatures_panic_only_under_the_fault(client: httpx.Client, as_is: FixtureRelay,
+                                                             path: str) -> None:
+    params = {"start_id": 0, "limit": 1, "timestamp": int(time.time()), "signature": "x"}
+    assert error_of(client.get(path, params=params)) == (400, "signature", "Invalid signature"), \
+        f"GET {path} MUST refuse a 1-character signature with 400 on the corrected Relay"
+    with httpx.Client(base_url=as_is.url, timeout=10) as c:
+        answer = c.get(path, params=params)
+    assert (answer.status_code, answer.content) == (500, b""), "fault short-signature-panic MUST panic here"
