@@ -340,24 +340,40 @@ def test_admin_operations_need_the_admin_token(client: httpx.Client) -> None:
     assert answer.status_code == 200 and int(answer.json()["data"]) > 0, "admin balance MUST answer the admin token"
 
 
+def vesting_item(start_time: int = 1_790_000_000, signer_key: bytes | None = None) -> dict[str, Any]:
+    who = address(SPARE_INDEX)
+    text = vesting.sign_message(who, "5000", start_time, 30, "other")
+    signed = personal(signer_key or derive_private_key(SEED, ra.RELAY_WALLET_INDEX), text)
+    return {"address": who, "total_amount": "5000", "start_time": start_time, "duration_days": 30, "type": "other",
+            "admin_signature": signed}
+
+
 def test_admin_creates_vesting_signed_by_the_vesting_signer(client: httpx.Client) -> None:
     token = {"auth": auth.admin_token_for(SEED)}
-    who, start_time = address(SPARE_INDEX), 1_790_000_000
-    text = vesting.sign_message(who, "5000", start_time, 30, "other")
-    item = {"address": who, "total_amount": "5000", "start_time": start_time, "duration_days": 30, "type": "other",
-            "admin_signature": personal(derive_private_key(SEED, ra.RELAY_WALLET_INDEX), text)}
+    item = vesting_item()
     answer = client.post("/v2/admin/vesting", params=token, json={"items": [item]})
     assert answer.json() == {"message": "success", "data": {"count": 1}}, f"POST /v2/admin/vesting: {answer.text}"
-    assert client.post("/v2/admin/vesting", params=token, json={"items": [item]}).json() == \
-        {"message": "duplicate vesting business key"}
-    forged_text = vesting.sign_message(who, "5000", start_time + 1, 30, "other")
-    forged = dict(item, start_time=start_time + 1, admin_signature=personal(key(0), forged_text))
-    assert client.post("/v2/admin/vesting", params=token, json={"items": [forged]}).json() == \
-        {"message": "invalid vesting signer"}
-    assert client.post("/v2/admin/vesting", params=token, json={"items": [dict(item, admin_signature="0x12")]}).json() \
-        == {"message": "invalid vesting signature"}
-    assert client.post("/v2/admin/vesting", params=token, json={"items": []}).status_code == 400
+    refused = client.post("/v2/admin/vesting", params=token, json={"items": [item]})
+    assert error_of(refused) == (400, "items", "duplicate vesting business key")
+    forged = vesting_item(start_time=1_790_000_001, signer_key=key(0))
+    assert error_of(client.post("/v2/admin/vesting", params=token, json={"items": [forged]})) == \
+        (400, "admin_signature", "invalid vesting signer")
+    broken = dict(item, admin_signature="0x12")
+    assert error_of(client.post("/v2/admin/vesting", params=token, json={"items": [broken]})) == \
+        (400, "admin_signature", "invalid vesting signature")
+    assert error_of(client.post("/v2/admin/vesting", params=token, json={"items": []})) == (400, "items", "min")
     assert client.post("/v2/admin/vesting", json={"items": [item]}).status_code == 401
+
+
+def test_admin_vesting_errors_are_bare_as_is(as_is: FixtureRelay) -> None:
+    token = {"auth": auth.admin_token_for(SEED)}
+    forged = vesting_item(signer_key=key(0))
+    with httpx.Client(base_url=as_is.url, timeout=10) as c:
+        answer = c.post("/v2/admin/vesting", params=token, json={"items": [forged]})
+        restore = c.post("/v2/admin/vesting/restore", params=token, json={"node_address": "nope"})
+    assert (answer.status_code, answer.json()) == (400, {"message": "invalid vesting signer"}), \
+        "fault vesting-bare-errors MUST answer the bare ErrorResponse"
+    assert restore.json() == {"message": "invalid vesting address"}
 
 
 def test_admin_restores_slashed_vesting(client: httpx.Client, relay: FixtureRelay) -> None:
@@ -367,8 +383,8 @@ def test_admin_restores_slashed_vesting(client: httpx.Client, relay: FixtureRela
     assert answer.json()["data"]["restored_vesting_count"] == count, "restore MUST report the records it restored"
     again = client.post("/v2/admin/vesting/restore", params=token, json={"node_address": node}).json()["data"]
     assert again == {"restored_vesting_count": 0, "restored_vesting_total_amount": "0"}
-    assert client.post("/v2/admin/vesting/restore", params=token, json={"node_address": "nope"}).json() == \
-        {"message": "invalid vesting address"}
+    assert error_of(client.post("/v2/admin/vesting/restore", params=token, json={"node_address": "nope"})) == \
+        (400, "node_address", "invalid vesting address")
 
 
 def test_strict_document_declares_what_these_operations_send() -> None:
