@@ -278,7 +278,7 @@ def sign_parts(
         # The login signs a text naming the account; the body names the same account.
         if not isinstance(b, dict):
             b = {}
-        if bind_signer or "address" not in b:
+        if bind_signer:
             b["address"] = signer.address
         signature = signer.sign_text(spec.message.format(address=signer.address, timestamp=ts))
     else:
@@ -398,7 +398,12 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer,
                 or {spec.timestamp_name.lower(), spec.signature_name.lower()} & mutated_names(case)
             ):
                 return
-            signed = sign_parts(spec, data, case.path_parameters, case.query, case.body)
+            # A negative login keeps the address it was generated with: its timestamp and signature are
+            # intact (checked above), so the address is what it broke, and filling it in would turn the
+            # case into a valid login and blame the Relay for accepting it.
+            keep_address = spec.scheme == "personal" and negative
+            signed = sign_parts(spec, data, case.path_parameters, case.query, case.body,
+                                bind_signer=not keep_address)
             if spec.signer_parameters:
                 case.path_parameters = signed.path_parameters
             if spec.carrier == "query":
