@@ -4,7 +4,9 @@ A rule's subject is an operation (``METHOD /path/template`` or an operationId) a
 parameter (name and location), the JSON request body or a response (by status), plus a property
 path (``["data", "[]", "balance"]``; ``"[]"`` steps into array items) reached through ``$ref`` and
 ``allOf``. A rule says what the subject MUST be: ``set`` keywords, ``require`` properties, or
-``replace`` the schema. Rules carry the Relay versions they were established for.
+``replace`` the schema. Rules carry the Relay versions they were established for. A ``replace``
+rule about a whole response the operation does not declare (``"response": "404"``, no ``at``)
+declares that response: a status the server answers that the document leaves out.
 
 Applied to the served document, each rule is one of:
 
@@ -354,6 +356,29 @@ def _write(writer: _Writer, parent: Any, key: Any, rule: StrictRule) -> None:
     parent[key] = flat
 
 
+def _declares_response(rule: StrictRule) -> bool:
+    """A rule that declares a whole response the operation lacks (a status the server answers)."""
+    return rule.subject.kind == "response" and not rule.subject.at and rule.replace is not None
+
+
+def _add_response(writer: _Writer, rule: StrictRule) -> str | None:
+    """Declare ``rule.subject.status`` on the operation with ``rule.replace`` as its JSON body; the
+    operation label, or None when the document has no such operation."""
+    found = find_operation(writer.root, rule.subject.operation)
+    if found is None or rule.replace is None:
+        return None
+    path, method, _ = found
+    operation = writer.own(writer.own(writer.own(writer.root, "paths"), path), method)
+    if "responses" not in operation:
+        operation["responses"] = {}
+    responses = writer.own(operation, "responses")
+    responses[str(rule.subject.status)] = {
+        "description": rule.rule,
+        "content": {"application/json": {"schema": dict(rule.replace)}},
+    }
+    return f"{method.upper()} {path}"
+
+
 def strict_document(published: Mapping[str, Any], version: str | None,
                     rules: list[StrictRule] | None = None) -> StrictResult:
     """The strict contract: the published document with every applicable, unsatisfied rule applied."""
@@ -366,6 +391,11 @@ def strict_document(published: Mapping[str, Any], version: str | None,
             continue
         # Judge against the document as written so far: two rules on one subject compose.
         held = _holder(None, writer.root, rule.subject)
+        if held is None and _declares_response(rule):
+            label = _add_response(writer, rule)
+            if label is not None:
+                outcomes.append(RuleOutcome(rule, "applied", operation=label))
+                continue
         if held is None:
             outcomes.append(RuleOutcome(rule, "inapplicable", reason="its subject is absent from the document"))
             continue
