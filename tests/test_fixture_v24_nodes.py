@@ -84,9 +84,9 @@ def _signed(signer: Signer, payload: dict[str, Any], body: dict[str, Any] | None
     return out
 
 
-def _post(http: httpx.Client, relay: FixtureRelay, path: str, signer: Signer, payload: dict[str, Any],
+def _post(http: httpx.Client, url: str, signer: Signer, payload: dict[str, Any],
           body: dict[str, Any] | None = None) -> httpx.Response:
-    return http.post(relay.url + path, json=_signed(signer, payload, body))
+    return http.post(url, json=_signed(signer, payload, body))
 
 
 def _join_v2_body(signer: Signer, network: str = "dymension", staking: int = STAKE,
@@ -126,8 +126,9 @@ class NodeClient:
         timestamp, signature = self.sign(inp)
         return self.http.post(self.base_url + path, json={**body, "timestamp": timestamp, "signature": signature})
 
-    def node_join(self, network: str, gpu_name: str, gpu_vram: int, model_ids: list[str], version: str,
-                  staking_amount: int) -> httpx.Response:
+    def node_join(  # noqa: PLR0917 - WebRelay.node_join's own signature
+        self, network: str, gpu_name: str, gpu_vram: int, model_ids: list[str], version: str, staking_amount: int,
+    ) -> httpx.Response:
         body = {"network": network, "gpu_name": gpu_name, "gpu_vram": gpu_vram, "model_ids": model_ids,
                 "version": version, "staking": str(staking_amount)}
         return self._post(f"/v2/node/{self.node_address}/join", {"address": self.node_address, **body}, body)
@@ -188,7 +189,8 @@ def test_newest_node_client_flow(v24: FixtureRelay, http: httpx.Client) -> None:
     assert tracing.status_code == 200 and tracing.json()["data"]["events"] == [], \
         "GET /v2/node/{address}/qos/tracing MUST answer a new node's empty ring as []"
     quit_ = node.node_status_change("quit")
-    assert (quit_.status_code, quit_.json()) == (200, {"message": "success"}), "POST /v1/node/{address}/quit MUST succeed"
+    assert (quit_.status_code, quit_.json()) == (200, {"message": "success"}), \
+        "POST /v1/node/{address}/quit MUST succeed"
     again = node.node_status_change("quit")
     assert again.status_code == 200, "24ffc26 MUST answer success to the quit of a quit node"
     assert node.node_join("dymension", "NVIDIA GeForce RTX 4090", 24, models, "2.6.2", STAKE).status_code == 200, \
@@ -206,17 +208,18 @@ def test_v2_join_errors(v24: FixtureRelay, http: httpx.Client) -> None:
     short = {**body, "timestamp": int(time.time()), "signature": "0x12"}
     assert _error(http.post(v24.url + path, json=short)) == (400, "signature", "Invalid signature"), \
         "POST /v2/node/{address}/join MUST answer 400 signature to a signature that is not 0x + 130 hex"
-    assert _error(_post(http, v24, path, other, {**payload, "address": fresh.address}, body))[:2] == (400, "address"), \
+    foreign = _post(http, v24.url + path, other, {**payload, "address": fresh.address}, body)
+    assert _error(foreign)[:2] == (400, "address"), \
         "POST /v2/node/{address}/join MUST answer 400 address when another key signs"
     bad_version = _join_v2_body(fresh, version="2.6")
-    assert _error(_post(http, v24, path, fresh, *bad_version)) == (400, "version", "Invalid node version")
+    assert _error(_post(http, v24.url + path, fresh, *bad_version)) == (400, "version", "Invalid node version")
     for network, staking, field, message in (("mars", STAKE, "network", "blockchain not found"),
                                             ("near", STAKE + 1, "staking", "staking amount mismatch")):
-        got = _error(_post(http, v24, path, fresh, *_join_v2_body(fresh, network=network, staking=staking)))
+        got = _error(_post(http, v24.url + path, fresh, *_join_v2_body(fresh, network=network, staking=staking)))
         assert got == (400, field, message), f"the conforming relay MUST answer 400 {field} ({message}): {got}"
-    assert _post(http, v24, path, fresh, *_join_v2_body(fresh, staking=0)).status_code == 200, \
+    assert _post(http, v24.url + path, fresh, *_join_v2_body(fresh, staking=0)).status_code == 200, \
         "POST /v2/node/{address}/join MUST take staking 0 as the configured stake"
-    assert _error(_post(http, v24, path, fresh, *_join_v2_body(fresh))) == (400, "address", "Node already joined")
+    assert _error(_post(http, v24.url + path, fresh, *_join_v2_body(fresh))) == (400, "address", "Node already joined")
 
 
 def test_v1_join_never_seen_node(v24: FixtureRelay, as_is: FixtureRelay, http: httpx.Client) -> None:
@@ -225,13 +228,13 @@ def test_v1_join_never_seen_node(v24: FixtureRelay, as_is: FixtureRelay, http: h
                "model_ids": ["base:crynux-ai/sdxl-turbo"], "version": "2.6.0"}
     body = {k: v for k, v in payload.items() if k != "address"}
     path = f"/v1/node/{fresh.address}/join"
-    ok = _post(http, v24, path, fresh, payload, body)
+    ok = _post(http, v24.url + path, fresh, payload, body)
     assert ok.status_code == 200, f"POST /v1/node/{{address}}/join MUST join a never-seen node: {ok.text}"
     assert _rows(v24, "SELECT network FROM nodes WHERE address = ?", fresh.address) == [("dymension",)]
-    broken = _post(http, as_is, path, fresh, payload, body)
+    broken = _post(http, as_is.url + path, fresh, payload, body)
     assert (broken.status_code, broken.json()) == (500, {"message": "blockchain not found"}), \
         "as-is-24ffc26 MUST answer 500 blockchain not found (faults v1-join-no-network, chain-error-500)"
-    bad = _post(http, v24, path, fresh, {**payload, "version": "2.x.0"}, {**body, "version": "2.x.0"})
+    bad = _post(http, v24.url + path, fresh, {**payload, "version": "2.x.0"}, {**body, "version": "2.x.0"})
     assert _error(bad) == (400, "task_version", "Invalid task version"), "v1 join keeps the Relay's field name"
 
 
@@ -241,7 +244,7 @@ def test_rejoin_records_qos_trace(v24: FixtureRelay, http: httpx.Client) -> None
                                 " AND health_base < 1 AND network != '' ORDER BY id LIMIT 1")[0]
     (network,) = _rows(v24, "SELECT network FROM nodes WHERE address = ?", address)[0]
     signer = _seeded_signer(v24, address)
-    response = _post(http, v24, f"/v2/node/{address}/join", signer,
+    response = _post(http, v24.url + f"/v2/node/{address}/join", signer,
                      *_join_v2_body(signer, network=network, staking=int(stake)))
     assert response.status_code == 200, response.text
     ts = int(time.time())
@@ -271,34 +274,34 @@ def test_capabilities(v24: FixtureRelay, http: httpx.Client) -> None:
     payload = {"address": node.address, "gpu_name": "NVIDIA GeForce RTX 3090", "gpu_vram": 24,
                "model_ids": ["base:crynux-ai/sdxl-turbo"], "version": "2.7.0"}
     body = {k: v for k, v in payload.items() if k != "address"}
-    assert _post(http, v24, path, node, payload, body).json() == {"message": "success"}, \
+    assert _post(http, v24.url + path, node, payload, body).json() == {"message": "success"}, \
         "POST /v2/node/{address}/capabilities MUST accept its node"
     no_models = {k: v for k, v in payload.items() if k != "model_ids"} | {"model_ids": None}
-    assert _error(_post(http, v24, path, node, no_models, {k: v for k, v in body.items() if k != "model_ids"})) == \
-        (400, "model_ids", "required"), "capabilities MUST answer 400 model_ids when they are absent"
+    absent = _post(http, v24.url + path, node, no_models, {k: v for k, v in body.items() if k != "model_ids"})
+    assert _error(absent) == (400, "model_ids", "required"), "capabilities MUST answer 400 model_ids when absent"
     quit_address = _rows(v24, "SELECT address FROM nodes WHERE status = 0 ORDER BY id LIMIT 1")[0][0]
     quit_node = _seeded_signer(v24, quit_address)
     quit_payload = {**payload, "address": quit_address}
-    assert _error(_post(http, v24, f"/v2/node/{quit_address}/capabilities", quit_node, quit_payload, body)) == \
+    assert _error(_post(http, v24.url + f"/v2/node/{quit_address}/capabilities", quit_node, quit_payload, body)) == \
         (400, "address", "Illegal node status"), "capabilities MUST refuse a quit node"
     stranger = Signer(derive_private_key(SEED, FRESH_INDEX + 4))
     stranger_payload = {**payload, "address": stranger.address}
-    assert _error(_post(http, v24, f"/v2/node/{stranger.address}/capabilities", stranger, stranger_payload,
+    assert _error(_post(http, v24.url + f"/v2/node/{stranger.address}/capabilities", stranger, stranger_payload,
                         body)) == (400, "address", "Node not found")
 
 
 def test_quit_staking_gate_and_version(v24: FixtureRelay, http: httpx.Client) -> None:
     staked = _active(v24, staked=True)
-    refused = _post(http, v24, f"/v1/node/{staked.address}/quit", staked, {"address": staked.address}, {})
+    refused = _post(http, v24.url + f"/v1/node/{staked.address}/quit", staked, {"address": staked.address}, {})
     assert _error(refused) == (400, "staking_status", "Staking status is staked"), \
         "POST /v1/node/{address}/quit MUST refuse a node the chain still reports as staked"
     quit_address = _rows(v24, "SELECT address FROM nodes WHERE status = 0 ORDER BY id LIMIT 1")[0][0]
     quit_node = _seeded_signer(v24, quit_address)
-    version = _post(http, v24, f"/v1/node/{quit_address}/version", quit_node,
+    version = _post(http, v24.url + f"/v1/node/{quit_address}/version", quit_node,
                     {"address": quit_address, "version": "2.8.0"}, {"version": "2.8.0"})
     assert version.status_code == 200, "24ffc26 MUST update a quit node's version"
     stranger = Signer(derive_private_key(SEED, FRESH_INDEX + 5))
-    missing = _post(http, v24, f"/v1/node/{stranger.address}/version", stranger,
+    missing = _post(http, v24.url + f"/v1/node/{stranger.address}/version", stranger,
                     {"address": stranger.address, "version": "2.8.0"}, {"version": "2.8.0"})
     assert _error(missing) == (400, "address", "Node not found"), "version MUST answer 400 for an unknown node"
 
@@ -330,13 +333,13 @@ def test_model_reads(v24: FixtureRelay, http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("query", "field", "message"), [
-    ({}, "model", "required"),
+    ({}, "model", "a model name must be given"),
     ({"model": "m", "quantize_bits": -1, "min_vram": 8}, "quantize_bits", "must be unsigned"),
     ({"model": "m", "min_vram": 8, "gpu_vram": 8}, "min_vram", "must not be combined with gpu_name or gpu_vram"),
     ({"model": "m", "min_vram": 0}, "min_vram", "must be a positive integer"),
     ({"model": "m", "gpu_name": "A"}, "gpu_vram", "gpu_name and gpu_vram must be provided together"),
     ({"model": "m", "gpu_vram": 8}, "gpu_name", "gpu_name and gpu_vram must be provided together"),
-    ({"model": "m"}, "min_vram", "required"),
+    ({"model": "m"}, "min_vram", "min_vram or gpu_name and gpu_vram must be provided"),
     ({"model": "m", "gpu_name": "A", "gpu_vram": 0}, "gpu_vram", "must be a positive integer"),
 ])
 def test_execution_time_validation(relays: tuple[FixtureRelay, FixtureRelay], http: httpx.Client,
@@ -407,3 +410,21 @@ def test_incentive_nodes_v2(v24: FixtureRelay, http: httpx.Client) -> None:
     assert _error(http.get(v24.url + "/v2/incentive/nodes/all", params=wrong)) == (400, "address", "Signer not allowed")
     short = _error(http.get(v24.url + "/v2/incentive/nodes/all", params={**query, "timestamp": ts, "signature": "x"}))
     assert short == (400, "signature", "Invalid signature"), "the v2 validator MUST NOT panic on a short signature"
+
+
+def test_execution_time_required_fault(as_is: FixtureRelay, v24: FixtureRelay, http: httpx.Client) -> None:
+    for query, field in (({}, "model"), ({"model": "m"}, "min_vram")):
+        got = _error(http.get(as_is.url + "/v2/models/sd/execution-time", params=query))
+        assert got == (400, field, "required"), f"as-is-24ffc26 MUST answer 400 {field} required (fault)"
+        assert _error(http.get(v24.url + "/v2/models/sd/execution-time", params=query))[2] != "required", \
+            "the conforming relay MUST NOT refuse parameters the document declares optional as required"
+
+
+def test_chain_error_fault(as_is: FixtureRelay, http: httpx.Client) -> None:
+    fresh = Signer(derive_private_key(SEED, FRESH_INDEX + 9))
+    path = f"/v2/node/{fresh.address}/join"
+    cases = (("mars", STAKE, "blockchain not found"), ("near", STAKE + 1, "staking amount mismatch"))
+    for network, staking, text in cases:
+        got = _post(http, as_is.url + path, fresh, *_join_v2_body(fresh, network=network, staking=staking))
+        assert (got.status_code, got.json()) == (500, {"message": text}), \
+            f"as-is-24ffc26 MUST answer the chain's {text!r} as a 500 exception (chain-error-500)"
