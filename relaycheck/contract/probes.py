@@ -154,6 +154,10 @@ def base_request(
         for name, sub in (schema.get("properties") or {}).items():
             if name in required and str(name).lower() not in ("timestamp", "signature"):
                 body[name] = _NAMED_VALUES.get(str(name), valid_value(resolve(document, sub)))
+                if name in path_parameters:
+                    # A body field named like a path parameter must repeat it (24ffc26's node_error
+                    # refuses "Path and signed body do not match" before anything else).
+                    body[name] = path_parameters[name]
         has_body = True
     return RecordedRequest(
         operation=f"{method.upper()} {path}",
