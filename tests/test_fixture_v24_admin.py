@@ -37,6 +37,8 @@ ADMIN_ROUTES = [
     ("GET", "/v2/admin/slashes/nodes/0x0000000000000000000000000000000000000001/delegators"),
     ("GET", "/v2/admin/slashes/nodes/0x0000000000000000000000000000000000000001/vestings"),
     ("GET", "/v2/admin/tasks/0xab/trace"),
+    ("GET", "/v2/admin/node_names_csv"),
+    ("GET", "/v2/admin/delegated_slash/audits"),
 ]
 
 
@@ -333,3 +335,17 @@ def test_task_trace(conforming: FixtureRelay) -> None:
     assert trace["current_selected_node"]["address"] == node and trace["available_from_memory"] == []
     assert all(e["task_id_commitment"] == commitment for e in trace["persisted_events"])
     assert call(conforming, "GET", "/v2/admin/tasks/0xnope/trace").status_code == 404
+
+
+# --- undocumented exports ------------------------------------------------------------------------------
+
+def test_csv_exports(conforming: FixtureRelay) -> None:
+    names = call(conforming, "GET", "/v2/admin/node_names_csv")
+    assert names.status_code == 200 and names.headers["content-type"] == "text/csv; charset=utf-8"
+    lines = names.text.splitlines()
+    assert lines[0] == "gpu_name,gpu_vram,node_version,active_count" and len(lines) > 1
+    event = _slash_events(conforming)[1]
+    audits = call(conforming, "GET", "/v2/admin/delegated_slash/audits", params={"node_address": event["address"]})
+    assert audits.status_code == 200 and len(audits.text.splitlines()) == 4, "three delegator records MUST be listed"
+    bad = call(conforming, "GET", "/v2/admin/delegated_slash/audits", params={"node_address": "x"})
+    assert bad.status_code == 400 and bad.content == b'{"message":"invalid node address"}'
