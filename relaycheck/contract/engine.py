@@ -390,6 +390,10 @@ def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any], 
         # The Relay reads an empty query value as absent (gin), and absent is valid when optional.
         return False
     if check == "positive_data_acceptance":
+        if _bodiless_but_body_has_required(interaction, document):
+            # fizz never marks a request body required, so "no body" looks schema-valid although
+            # the body's own schema requires properties: the refusal is the document's gap.
+            return False
         # The Relay answers 400 for "not found" and "not allowed" too; only an input-validation
         # refusal of schema-valid data breaks the contract.
         return is_validation_refusal(bytes(response.content or b""))
@@ -400,6 +404,27 @@ def _is_relay_defect(check: str, interaction: Any, document: Mapping[str, Any], 
     return not (
         check == "status_code_conformance" and response.status_code == 404 and _encoded_slash_in_path(interaction)
     )
+
+
+def _bodiless_but_body_has_required(interaction: Any, document: Mapping[str, Any]) -> bool:
+    """Whether the request went out without a body to an operation whose JSON body requires properties."""
+    from urllib.parse import urlparse
+
+    request = interaction.request
+    if getattr(request, "body", None):
+        return False
+    path = urlparse(str(request.uri)).path
+    for template, item in (document.get("paths") or {}).items():
+        op = item.get(str(request.method).lower()) if isinstance(item, Mapping) else None
+        if not isinstance(op, Mapping) or not _template_matches(template, path):
+            continue
+        media = ((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+        schema = media.get("schema") or {}
+        ref = schema.get("$ref") if isinstance(schema, Mapping) else None
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            schema = ((document.get("components") or {}).get("schemas") or {}).get(ref.rsplit("/", 1)[-1]) or {}
+        return bool(isinstance(schema, Mapping) and schema.get("required"))
+    return False
 
 
 def _encoded_slash_in_path(interaction: Any) -> bool:

@@ -100,6 +100,9 @@ def signed_operations(document: Mapping[str, Any]) -> dict[str, SignedOperation]
         if spec.carrier == "query" and "401" in (operation.get("responses") or {}):
             # JWT-or-signature middleware: it signs the input it builds from the path alone.
             spec.fields = [f for f in spec.fields if f.location == "path"]
+        unsigned = set((auth_facts().get("unsigned_fields") or {}).get(label, ()))
+        if unsigned:
+            spec.fields = [f for f in spec.fields if f.name not in unsigned]
         login = auth_facts().get("jwt_login") or {}
         if label == login.get("operation"):
             spec.scheme, spec.message = "personal", str(login.get("message", ""))
