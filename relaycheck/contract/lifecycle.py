@@ -406,7 +406,8 @@ class Lifecycle:
     def queued_abort(self) -> None:
         task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}))
         self.step("POST /v1/inference_tasks/{task_id_commitment}/abort_reason", "the creator aborting a queued task",
-                  path_parameters={"task_id_commitment": task.commitment}, body={"abort_reason": 1})
+                  path_parameters={"task_id_commitment": task.commitment},
+                  body={"abort_reason": creator_abort_reason(self.document)})
 
     def pause_resume_quit(self) -> None:
         path = {"address": self.actor.address}
@@ -423,6 +424,19 @@ class Lifecycle:
 
     def admin_read(self, admin: Signer) -> None:
         self.step("GET /v2/incentive/nodes/all", "the Relay's admin account", query={"period": "Day"}, signer=admin)
+
+#: models.TaskAbortReason a creator aborts with: 2.5 takes any (its enum ends at 4, TaskFeeTooLow; 1 is
+#: Timeout), 24ffc26 only CreatorCancelled (7) (api/v1/inference_tasks/abort_task.go:54).
+ABORT_REASON_2_5, ABORT_CREATOR_CANCELLED = 1, 7
+
+
+def creator_abort_reason(document: Mapping[str, Any]) -> int:
+    """The reason the served Relay line accepts, by the pinned snapshot the document is nearest to: the
+    document declares abort_reason a bare integer on both lines, so only the line tells them apart."""
+    from relaycheck.contract.documents import document_version
+
+    return ABORT_REASON_2_5 if document_version(document) == "2.5.3" else ABORT_CREATOR_CANCELLED
+
 
 def _field_name(body: bytes) -> str | None:
     try:
