@@ -494,3 +494,11 @@ def test_fault_fires_on_as_is_and_not_on_conforming(fault: str, v24: FixtureRela
 def test_faults_gone_in_24ffc26_are_off(as_is: FixtureRelay) -> None:
     for fault in ("balance-as-number", "v2-error-shape", "insufficient-balance-500"):
         assert fault not in as_is.faults, f"{fault} MUST NOT be a 24ffc26 defect: the Relay's code changed"
+
+
+def test_queue_deadline_of_relay_timed_tasks() -> None:
+    from relaycheck.fixture.handlers.signed_common import queue_deadline
+
+    assert queue_deadline(1000.0, 0, 1) == 1000.0 + 21600, "an SD/LLM task of 24ffc26 MUST wait 6 h in the queue"
+    assert queue_deadline(1000.0, 600, 2) == 1000.0 + 780, "a fine-tune task MUST keep 3 min + its own timeout"
+    assert queue_deadline(1000.0, 600) == 1000.0 + 780
