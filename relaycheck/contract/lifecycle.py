@@ -310,7 +310,7 @@ class Lifecycle:
                   path_parameters={"address": address}, body={"version": "2.5.3"})
 
     def _new_task(self, task_type: int, model: str, gpu: str, task_args: str,
-                  checkpoint: bytes | None = None) -> _Task:
+                  checkpoint: bytes | None = None, *, creator: Signer | None = None) -> _Task:
         from eth_hash.auto import keccak
 
         task_id, nonce = secrets.token_bytes(32), secrets.token_bytes(32)
@@ -322,7 +322,8 @@ class Lifecycle:
         }
         files = None if checkpoint is None else [("checkpoint", ("checkpoint.zip", checkpoint, "application/zip"))]
         self.step("POST /v1/inference_tasks/{task_id_commitment}", f"a task of type {task_type} requiring {gpu!r}",
-                  path_parameters={"task_id_commitment": commitment}, body=body, multipart=files, setup=True)
+                  path_parameters={"task_id_commitment": commitment}, body=body, multipart=files, setup=True,
+                  signer=creator)
         return _Task(commitment, task_id, nonce)
 
     def get_task(self, task: _Task) -> Mapping[str, Any]:
@@ -403,11 +404,20 @@ class Lifecycle:
                 "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
             })
 
-    def queued_abort(self) -> None:
-        task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}))
+    def queued_abort(self, creator: Signer | None = None) -> None:
+        task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}),
+                              creator=creator)
+        if creator is not None:
+            self.step("GET /v1/inference_tasks/{task_id_commitment}", "the creator reading its queued task",
+                      path_parameters={"task_id_commitment": task.commitment}, signer=creator)
         self.step("POST /v1/inference_tasks/{task_id_commitment}/abort_reason", "the creator aborting a queued task",
                   path_parameters={"task_id_commitment": task.commitment},
-                  body={"abort_reason": creator_abort_reason(self.document)})
+                  body={"abort_reason": creator_abort_reason(self.document)}, signer=creator)
+
+    def creator_only(self) -> None:
+        """A Relay without the transfer route (24ffc26 funds relay accounts by deposit) cannot fund the
+        actor: the signer itself, whose funds are the target's setup, creates a task and aborts it."""
+        self.queued_abort(creator=self.payer)
 
     def pause_resume_quit(self) -> None:
         path = {"address": self.actor.address}
@@ -486,6 +496,12 @@ def _node_flows(walk: Lifecycle, *, last_attempt: bool) -> bool:
         except _Stop as stop:
             if stop.note:
                 walk.result.notes.append(stop.note)
+            if flow == walk.fund and "not an operation of the document" in stop.note:
+                try:
+                    walk.creator_only()
+                except _Stop as creator_stop:
+                    if creator_stop.note:
+                        walk.result.notes.append(creator_stop.note)
             if flow in (walk.fund, walk.join):
                 return False  # without funds or a joined node no task can start
     return False
