@@ -509,3 +509,15 @@ def test_queue_deadline_of_relay_timed_tasks() -> None:
     assert queue_deadline(1000.0, 0, 1) == 1000.0 + 21600, "an SD/LLM task of 24ffc26 MUST wait 6 h in the queue"
     assert queue_deadline(1000.0, 600, 2) == 1000.0 + 780, "a fine-tune task MUST keep 3 min + its own timeout"
     assert queue_deadline(1000.0, 600) == 1000.0 + 780
+
+
+def test_lifecycle_without_transfer_route_still_creates_and_aborts(v24: FixtureRelay, http: httpx.Client) -> None:
+    from relaycheck.contract.lifecycle import run_lifecycle
+
+    document = json.loads(http.get(v24.url + "/openapi.json").content)
+    ops = {"POST /v1/inference_tasks/{task_id_commitment}", "GET /v1/inference_tasks/{task_id_commitment}",
+           "POST /v1/inference_tasks/{task_id_commitment}/abort_reason"}
+    result = run_lifecycle(v24.url, document, CREATOR, None, admin=None, timeout=10.0, seed=SEED, operations=ops)
+    assert not result.findings, [f.message for f in result.findings]
+    assert all(result.statuses.get(op) == [200] for op in ops), (
+        f"the lifecycle walk on 24ffc26 MUST create, read and abort (reason 7) a queued task: {result.statuses}")

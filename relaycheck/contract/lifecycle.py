@@ -14,7 +14,10 @@ its funds) is left as the bounds and signature probes expect it:
    a score, the creator validates it (VRF proof over the sampling seed), the node uploads the
    result image and checkpoint, the creator downloads both;
 3. task B, an LLM task for the same node: the node reports a task error;
-4. task C requires a GPU nobody has, so it stays queued: the creator aborts it;
+4. task C requires a GPU nobody has, so it stays queued: the creator aborts it (reason 7,
+   CreatorCancelled, where the document is of the 24ffc26 line, which takes no other). A Relay
+   without the transfer route (24ffc26) cannot fund the actor: there the signer creates, reads and
+   aborts task C itself, and the node flows are left out;
 5. the node pauses, resumes and quits (the signer leaves no joined node behind for the other probes,
    whose own join controls need it);
 6. a worker version of this run only: leaving before joining is refused (400 naming ``version``),
