@@ -14,7 +14,10 @@ its funds) is left as the bounds and signature probes expect it:
    a score, the creator validates it (VRF proof over the sampling seed), the node uploads the
    result image and checkpoint, the creator downloads both;
 3. task B, an LLM task for the same node: the node reports a task error;
-4. task C requires a GPU nobody has, so it stays queued: the creator aborts it;
+4. task C requires a GPU nobody has, so it stays queued: the creator aborts it (reason 7,
+   CreatorCancelled, where the document is of the 24ffc26 line, which takes no other). A Relay
+   without the transfer route (24ffc26) cannot fund the actor: there the signer creates, reads and
+   aborts task C itself, and the node flows are left out;
 5. the node pauses, resumes and quits (the signer leaves no joined node behind for the other probes,
    whose own join controls need it);
 6. a worker version of this run only: leaving before joining is refused (400 naming ``version``),
@@ -310,7 +313,7 @@ class Lifecycle:
                   path_parameters={"address": address}, body={"version": "2.5.3"})
 
     def _new_task(self, task_type: int, model: str, gpu: str, task_args: str,
-                  checkpoint: bytes | None = None) -> _Task:
+                  checkpoint: bytes | None = None, *, creator: Signer | None = None) -> _Task:
         from eth_hash.auto import keccak
 
         task_id, nonce = secrets.token_bytes(32), secrets.token_bytes(32)
@@ -322,7 +325,8 @@ class Lifecycle:
         }
         files = None if checkpoint is None else [("checkpoint", ("checkpoint.zip", checkpoint, "application/zip"))]
         self.step("POST /v1/inference_tasks/{task_id_commitment}", f"a task of type {task_type} requiring {gpu!r}",
-                  path_parameters={"task_id_commitment": commitment}, body=body, multipart=files, setup=True)
+                  path_parameters={"task_id_commitment": commitment}, body=body, multipart=files, setup=True,
+                  signer=creator)
         return _Task(commitment, task_id, nonce)
 
     def get_task(self, task: _Task) -> Mapping[str, Any]:
@@ -403,10 +407,20 @@ class Lifecycle:
                 "vrf_proof": "0x" + proof.hex(), "public_key": "0x" + crypto.public_key_bytes(key).hex(),
             })
 
-    def queued_abort(self) -> None:
-        task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}))
+    def queued_abort(self, creator: Signer | None = None) -> None:
+        task = self._new_task(TASK_LLM, LLM_MODEL, f"{self.gpu} (absent)", json.dumps({"messages": []}),
+                              creator=creator)
+        if creator is not None:
+            self.step("GET /v1/inference_tasks/{task_id_commitment}", "the creator reading its queued task",
+                      path_parameters={"task_id_commitment": task.commitment}, signer=creator)
         self.step("POST /v1/inference_tasks/{task_id_commitment}/abort_reason", "the creator aborting a queued task",
-                  path_parameters={"task_id_commitment": task.commitment}, body={"abort_reason": 1})
+                  path_parameters={"task_id_commitment": task.commitment},
+                  body={"abort_reason": creator_abort_reason(self.document)}, signer=creator)
+
+    def creator_only(self) -> None:
+        """A Relay without the transfer route (24ffc26 funds relay accounts by deposit) cannot fund the
+        actor: the signer itself, whose funds are the target's setup, creates a task and aborts it."""
+        self.queued_abort(creator=self.payer)
 
     def pause_resume_quit(self) -> None:
         path = {"address": self.actor.address}
@@ -423,6 +437,19 @@ class Lifecycle:
 
     def admin_read(self, admin: Signer) -> None:
         self.step("GET /v2/incentive/nodes/all", "the Relay's admin account", query={"period": "Day"}, signer=admin)
+
+#: models.TaskAbortReason a creator aborts with: 2.5 takes any (its enum ends at 4, TaskFeeTooLow; 1 is
+#: Timeout), 24ffc26 only CreatorCancelled (7) (api/v1/inference_tasks/abort_task.go:54).
+ABORT_REASON_2_5, ABORT_CREATOR_CANCELLED = 1, 7
+
+
+def creator_abort_reason(document: Mapping[str, Any]) -> int:
+    """The reason the served Relay line accepts, by the pinned snapshot the document is nearest to: the
+    document declares abort_reason a bare integer on both lines, so only the line tells them apart."""
+    from relaycheck.contract.documents import document_version
+
+    return ABORT_REASON_2_5 if document_version(document) == "2.5.3" else ABORT_CREATOR_CANCELLED
+
 
 def _field_name(body: bytes) -> str | None:
     try:
@@ -472,6 +499,12 @@ def _node_flows(walk: Lifecycle, *, last_attempt: bool) -> bool:
         except _Stop as stop:
             if stop.note:
                 walk.result.notes.append(stop.note)
+            if flow == walk.fund and "not an operation of the document" in stop.note:
+                try:
+                    walk.creator_only()
+                except _Stop as creator_stop:
+                    if creator_stop.note:
+                        walk.result.notes.append(creator_stop.note)
             if flow in (walk.fund, walk.join):
                 return False  # without funds or a joined node no task can start
     return False

@@ -28,8 +28,20 @@ from relaycheck.contract.findings import RecordedExchange
 from relaycheck.paths import OVERLAY_DIR
 from relaycheck.schema import iter_operations
 from relaycheck.signing import Signer
+from relaycheck.snapshots import operation_key
 
 SIGNATURE_FIELDS = frozenset({"timestamp", "signature"})
+#: Signed fields the Relay's Go struct tags ``omitempty``: json.Marshal leaves them out of the signed
+#: JSON when they hold Go's zero value, so the signer must too. The document cannot say so (an
+#: optional field may as well be signed as its zero, like ``task_type``), hence this table, keyed by
+#: operation (path parameter names aside). It holds for every Relay line: ``timeout`` became
+#: omitempty in 24ffc26 (api/v1/inference_tasks/create_task.go:36), and 2.5, which signs it always,
+#: requires it non-zero (``validate:"required"``), so a zero timeout never reaches its signature
+#: check; ``execution_dtype`` exists only in 24ffc26's score input (submit_score.go:21).
+OMITEMPTY_FIELDS: dict[str, frozenset[str]] = {
+    "POST /v1/inference_tasks/{}": frozenset({"timeout"}),
+    "POST /v1/inference_tasks/{}/score": frozenset({"execution_dtype"}),
+}
 #: Path parameters that name the account the Relay compares with the signer.
 SIGNER_PATH_PARAMETERS = frozenset({"address", "from"})
 
@@ -39,6 +51,8 @@ class Field:
     location: str  # "path", "query" or "body"
     name: str
     schema: dict[str, Any]
+    #: Left out of the signed JSON when it holds Go's zero value (OMITEMPTY_FIELDS).
+    omitempty: bool = False
 
 
 @dataclass
@@ -174,15 +188,29 @@ def _spec_for(
     else:
         return None
     spec = SignedOperation(label, carrier, names["timestamp"], names["signature"])
+    method, path = label.split(" ", 1)
+    omitted = OMITEMPTY_FIELDS.get(operation_key(method, path), frozenset())
     for p in params:
         location = str(p.get("in"))
         name = str(p.get("name"))
         if location in ("path", "query") and name.lower() not in SIGNATURE_FIELDS:
-            spec.fields.append(Field(location, name, dict(resolve(document, p.get("schema") or {}))))
+            spec.fields.append(Field(location, name, dict(resolve(document, p.get("schema") or {})),
+                                     omitempty=name in omitted))
     for name, schema in props.items():
         if str(name).lower() not in SIGNATURE_FIELDS:
-            spec.fields.append(Field("body", str(name), dict(resolve(document, schema))))
+            spec.fields.append(Field("body", str(name), dict(resolve(document, schema)), omitempty=name in omitted))
     return spec
+
+
+def _go_empty(value: Any) -> bool:
+    """encoding/json's omitempty test: false, 0, "", nil and empty arrays/maps are left out."""
+    if value is None or value is False:
+        return True
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == 0
+    if isinstance(value, str | list | dict | tuple):
+        return len(value) == 0
+    return False
 
 
 def go_zero(schema: Mapping[str, Any]) -> Any:
@@ -246,7 +274,10 @@ def payload_for(
     }
     for f in spec.fields:
         container = containers[f.location]
-        payload[f.name] = _as_go_value(container[f.name], f.schema) if f.name in container else go_zero(f.schema)
+        value = _as_go_value(container[f.name], f.schema) if f.name in container else go_zero(f.schema)
+        if f.omitempty and _go_empty(value):
+            continue
+        payload[f.name] = value
     return payload
 
 
