@@ -39,8 +39,10 @@ from relaycheck.contract.signing_auth import (
     admin_operations,
     admin_parameter,
     admin_token,
+    admin_token_variable,
     jwt_operations,
     login,
+    relay_account_operations,
 )
 from relaycheck.contract.strict_rules import StrictResult
 from relaycheck.schema import LoadedSchema
@@ -74,6 +76,8 @@ class GateConfig:
     probe_tables: tuple[str, ...] = PROBE_TABLES
     #: Provenance block for the reports (relaycheck.reports.provenance).
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The admin token for /v2/admin/*: the fixture's seeded one; None: ``RELAYCHECK_ADMIN_TOKEN`` if set.
+    admin_token: str | None = field(default=None, repr=False)
     #: Set by the gate: JWT and admin token for the operations that need them.
     credentials: Credentials | None = None
     #: How to start the same target again for a replay ({"behaviour": ..., "faults": [...]} or {}).
@@ -306,18 +310,28 @@ def _credentials(config: GateConfig, document: dict[str, Any], operations: list[
     out and reported as needing admin credentials, never as defects."""
     notes: list[str] = []
     admin = admin_operations(operations)
-    token = admin_token()
+    token = config.admin_token or admin_token()
     if admin and token is None:
         operations = [label for label in operations if label not in admin]
         config.provenance["needs_admin_credentials"] = admin
-        notes.append(f"{len(admin)} admin operation(s) need admin credentials (set RELAYCHECK_ADMIN_TOKEN to the "
+        notes.append(f"{len(admin)} admin operation(s) need admin credentials (set {admin_token_variable()} to the "
                      f"Relay's admin token): not tested: {', '.join(admin[:6])}" + (" ..." if len(admin) > 6 else ""))
+    elif admin:
+        # Which token, never the token: reports and the console only say where it came from.
+        config.provenance["admin_credentials"] = ("the fixture relay's seeded admin token" if config.admin_token
+                                                  else admin_token_variable())
     jwt_ops = sorted(jwt_operations(version) & set(operations))
     jwt = login(config.base_url, document, config.signer, timeout=config.request_timeout) if jwt_ops else None
     if jwt_ops and jwt is None:
         notes.append(f"the wallet login gave no JWT: {len(jwt_ops)} JWT-only operation(s) were tested without one")
+    relay_ops = relay_account_operations(version) & set(operations)
+    if relay_ops and config.admin_signer is None:
+        notes.append(f"{len(relay_ops)} operation(s) only the Relay's own account may call were signed with the "
+                     f"gate's key (set RELAYCHECK_ADMIN_KEY to the Relay's account key to reach their success "
+                     f"answers): {', '.join(sorted(relay_ops)[:4])}" + (" ..." if len(relay_ops) > 4 else ""))
     credentials = Credentials(jwt=jwt, jwt_operations=frozenset(jwt_ops), admin_token=token,
-                              admin_operations=frozenset(admin), admin_parameter=admin_parameter())
+                              admin_operations=frozenset(admin), admin_parameter=admin_parameter(),
+                              relay_signer=config.admin_signer, relay_operations=frozenset(relay_ops))
     config.credentials = credentials
     return operations, notes
 

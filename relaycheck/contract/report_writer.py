@@ -17,7 +17,8 @@ from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group
 from relaycheck.contract.findings import Finding, RecordedExchange
 from relaycheck.contract.gate import GateConfig, GateResult
 from relaycheck.contract.report_html import html_report
-from relaycheck.reports import utc_now, write_json, write_text
+from relaycheck.reports import utc_now
+from relaycheck.reports import write_text as _write_text
 from relaycheck.schema import compact_bytes
 
 DEFECTS_DIR = "defects"
@@ -30,7 +31,36 @@ SUMMARY_BODY_LIMIT = 512
 OCCURRENCE_BODY_LIMIT = 160
 
 
+def _secrets(config: GateConfig) -> list[str]:
+    """The credentials the gate sent (admin token, JWT): no report or console line may hold them."""
+    found = [config.admin_token]
+    if config.credentials is not None:
+        found += [config.credentials.admin_token, config.credentials.jwt]
+    # Longest first, so a token that contains another is replaced whole.
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``<redacted>`` (the recorded exchanges are redacted at the
+    source already; this also covers engine error messages and anything else that quotes a URL)."""
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+_SECRETS: list[str] = []
+
+
+def write_text(path: Path, text: str) -> Path:
+    return _write_text(path, scrub(text, _SECRETS))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
 def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, verbose: bool = False) -> None:
+    _SECRETS[:] = _secrets(config)
     out = config.report_dir
     out.mkdir(parents=True, exist_ok=True)
     defects = group(result.findings)
@@ -46,7 +76,7 @@ def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, 
     write_text(out / "summary.json", json.dumps(summary, separators=(",", ":"), default=str) + "\n")
     write_text(out / "junit.xml", junit_xml(config, result, defects))
     write_text(out / "report.html", html_report(summary))
-    config.out.write(closing_table(summary, verbose=verbose))
+    config.out.write(scrub(closing_table(summary, verbose=verbose), _SECRETS))
     config.out.flush()
 
 
@@ -185,12 +215,60 @@ def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] 
             "baselined": sum(1 for f in result.findings if f.baselined and not f.is_note),
         },
         "operations": operations,
+        "coverage": status_coverage(operations, not_tested=_not_tested(config.provenance)),
         "defects": defect_entries,
         "findings": findings,
         "stale_deviations": [d.to_dict() for d in result.stale_deviations],
         "errors": result.errors,
         "notes": result.notes,
     }
+
+
+def _not_tested(provenance: dict[str, Any]) -> dict[str, list[str]]:
+    """Operations of the document the run left out, by why (they count as uncovered)."""
+    out: dict[str, list[str]] = {}
+    for key, why in (("needs_admin_credentials", "needs admin credentials"),
+                     ("not_served_by_target", "not served by the target")):
+        for label in provenance.get(key) or []:
+            out.setdefault(why, []).append(str(label))
+    return out
+
+
+def status_coverage(operations: Sequence[dict[str, Any]], *,
+                    not_tested: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Whether each operation got at least one success (2xx) and one refusal (4xx) answer.
+
+    An operation only ever refused has had its success schema judged on nothing; one never refused
+    has had no negative case answered. ``operations`` are the summary's rows (``2xx``/``4xx`` counts);
+    operations the run left out (``not_tested``) count as covered by neither.
+    """
+    left_out = sorted({label for labels in (not_tested or {}).values() for label in labels})
+    rows = [o for o in operations if o["operation"] not in left_out]
+    without_2xx = [o["operation"] for o in rows if not o["2xx"]] + left_out
+    without_4xx = [o["operation"] for o in rows if not o["4xx"]] + left_out
+    total = len(rows) + len(left_out)
+    return {
+        "operations": total,
+        "with_2xx": total - len(without_2xx),
+        "with_4xx": total - len(without_4xx),
+        "with_both": sum(1 for o in rows if o["2xx"] and o["4xx"]),
+        "without_2xx": sorted(without_2xx),
+        "without_4xx": sorted(without_4xx),
+        "not_tested": {why: sorted(labels) for why, labels in (not_tested or {}).items()},
+    }
+
+
+def coverage_line(coverage: dict[str, Any], *, limit: int = 4) -> str:
+    """One console line: how many operations got a 2xx and a 4xx, and the first ones that did not."""
+    total = coverage["operations"]
+    line = (f"coverage: 2xx and 4xx on {coverage['with_both']}/{total} operations "
+            f"(2xx on {coverage['with_2xx']}, 4xx on {coverage['with_4xx']})")
+    for key, what in (("without_2xx", "no 2xx"), ("without_4xx", "no 4xx")):
+        missing: list[str] = coverage[key]
+        if missing:
+            line += (f"; {what}: {', '.join(missing[:limit])}"
+                     + (f" +{len(missing) - limit} more" if len(missing) > limit else ""))
+    return line
 
 
 #: Stops after which the gate could not judge the target: verdict "error", whatever was found.
@@ -349,6 +427,8 @@ def closing_table(summary: dict[str, Any], *, verbose: bool = False) -> str:
     for d in summary["stale_deviations"]:
         what = d.get("defect") or f"{d['operation']} [{d['check']}]"
         lines.append(f"STALE DEVIATION {what} no longer fires: {d['reason']}")
+    if summary.get("coverage") and summary["coverage"]["operations"]:
+        lines.append(coverage_line(summary["coverage"]) + " (summary.json: coverage)")
     counts = summary["counts"]
     by_severity = ", ".join(f"{n} {s}" for s, n in counts["defects_by_severity"].items() if n)
     lines.append(
