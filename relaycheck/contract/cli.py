@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=relay_version_help())
     parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
                         help="Schemathesis phases to run (comma-separated)")
-    parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
+    parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging,discovery",
                         help="probe tables to run (comma-separated; empty for none)")
     bounded.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", default=False,

@@ -49,7 +49,7 @@ from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
 from relaycheck.snapshots import match_snapshot
 
-PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging")
+PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging", "discovery")
 
 
 @dataclass
@@ -212,7 +212,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             operations=set(operations), notes=notes,
         )
         if stop_reason == "completed":
-            stop_reason = _fuzz(config, document=document, operations=operations, deadline=deadline, stats=stats,
+            fuzzed = _discover(config, document, operations, deadline)
+            stop_reason = _fuzz(config, document=fuzzed, operations=operations, deadline=deadline, stats=stats,
                                 findings=findings, errors=errors, progress=progress)
             depth = config.provenance.get("depth") or {}
             counts = sorted(set((depth.get("examples_per_operation") or {}).values()))
@@ -302,6 +303,20 @@ def _run_probes(
         findings.extend(found)
         _count(stats, "probe:paging", statuses)
     return "completed"
+
+
+def _discover(config: GateConfig, document: dict[str, Any], operations: list[str],
+              deadline: float | None) -> dict[str, Any]:
+    """The document to fuzz: path parameters carry the ids and addresses the target's own list answers
+    hold (relaycheck.contract.discovery), so operations addressed by them can answer 2xx."""
+    if "discovery" not in config.probe_tables:
+        return document
+    from relaycheck.contract.discovery import discover, with_examples
+
+    found = discover(config.base_url, document, config.signer, credentials=config.credentials,
+                     operations=set(operations), timeout=config.request_timeout, deadline=deadline)
+    config.provenance["discovery"] = found.to_dict()
+    return with_examples(document, found)
 
 
 def _credentials(config: GateConfig, document: dict[str, Any], operations: list[str],
