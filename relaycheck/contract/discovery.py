@@ -101,20 +101,25 @@ def _shared_prefix(a: str, b: str) -> int:
     return n
 
 
+def _static_prefix(path: str, name: str) -> int:
+    """Static segments of ``path`` before its parameter ``name``."""
+    segments = path.strip("/").split("/")
+    return segments.index("{" + name + "}") if "{" + name + "}" in segments else len(segments)
+
+
 def candidates(name: str, path: str, pool: Mapping[str, list[Seen]]) -> list[Any]:
     """Values to try for path parameter ``name`` of ``path``, best first."""
     lowered = name.lower()
-    found: list[Seen] = list(pool.get(lowered, []))
+    found: list[Seen] = list(pool.get(lowered, [])) if lowered != "id" else []
     if lowered == "id" or lowered.endswith("_id"):
-        found += pool.get("id", [])
+        # A bare ``id`` names this parameter only in an answer of the same collection: a path holding
+        # every static segment before the parameter (``/v1/withdraw/list`` for ``/v1/withdraw/{id}``).
+        needed = _static_prefix(path, name)
+        found += [s for s in pool.get("id", []) if needed and _shared_prefix(s.source, path) >= needed]
     elif "address" in lowered:
         found += [s for key, seen in pool.items() if key.endswith("address") and key != lowered for s in seen]
-    # The answer of the same collection first (longest shared path), then exact names before related.
-    ranked = sorted(found, key=lambda s: (-_shared_prefix(s.source, path), s.key.lower() != lowered))
-    if (lowered == "id" or lowered.endswith("_id")) and lowered not in pool:
-        # A bare ``id`` only means this parameter when it comes from the same collection.
-        best = _shared_prefix(ranked[0].source, path) if ranked else 0
-        ranked = [s for s in ranked if best and _shared_prefix(s.source, path) == best]
+    # Exact names before related ones, then the answer of the nearest collection (longest shared path).
+    ranked = sorted(found, key=lambda s: (s.key.lower() != lowered, -_shared_prefix(s.source, path)))
     out: list[Any] = []
     for seen in ranked:
         if seen.value not in out:
@@ -199,12 +204,19 @@ def discover(
                                               "query": [*wire.query, *query.items()]})
                 exchange, body, _, _ = send(client, base_url, wire)
                 result.sent[label] = exchange.status
+                if exchange.status is None:
+                    return _finish(result, document, operations, pool)  # no answer: the fuzzer reports it
                 progressed = True
                 if exchange.status is not None and 200 <= exchange.status < 300:
                     with contextlib.suppress(ValueError):
                         harvest(json.loads(body), path, pool)
             if not progressed:
                 break
+    return _finish(result, document, operations, pool)
+
+
+def _finish(result: Discovery, document: Mapping[str, Any], operations: set[str],
+            pool: Mapping[str, list[Seen]]) -> Discovery:
     for path, method, op, item in iter_operations(document):
         label = f"{method.upper()} {path}"
         if label not in operations:
