@@ -6,7 +6,7 @@ or address that exists, and random values almost never do: its success schema wo
 nothing. Nothing here knows the target's data. The served document says which operations list
 things (GETs whose path parameters are all known); their answers say which values exist:
 
-1. every selected GET whose path parameters are already known is sent once, valid (required
+1. every GET whose path parameters are already known is sent once, valid (required
    parameters filled in from the schema, signed, with the run's credentials);
 2. every scalar of a 2xx JSON answer is kept under its key, with the path it came from;
 3. a path parameter takes the values kept under its own name (``task_id_commitment``), else, for an
@@ -171,8 +171,9 @@ def discover(
     specs = signed_operations(document)
     pool: dict[str, list[Seen]] = {}
     result = Discovery()
-    gets = [(path, method, op, item) for path, method, op, item in iter_operations(document)
-            if method == "get" and f"GET {path}" in operations]
+    # Any GET of the document may say what exists, selected or not (a read changes nothing); the
+    # examples are only given to the selected operations.
+    gets = [(path, method, op, item) for path, method, op, item in iter_operations(document) if method == "get"]
     with bounded.client(timeout, base_url=base_url) as client:
         for _ in range(MAX_ROUNDS):
             progressed = False
