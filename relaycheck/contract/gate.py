@@ -207,16 +207,14 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
                 config.provenance["strict_rules"]["evidence"] = shown.evidence
         # Probes first: their controls (a signed node join, say) need the target's pristine state,
         # and what they leave behind (a joined node) lets fuzzing reach further.
-        timing: dict[str, float] = {}
         stop_reason = _run_probes(
             config, document=document, stats=stats, findings=findings, progress=progress, deadline=deadline,
-            operations=set(operations), notes=notes, timing=timing,
+            operations=set(operations), notes=notes,
         )
-        cost = timing["seconds"] / timing["requests"] if timing.get("requests") else None
         if stop_reason == "completed":
             fuzzed = _discover(config, document, operations, deadline)
             stop_reason = _fuzz(config, document=fuzzed, operations=operations, deadline=deadline, stats=stats,
-                                findings=findings, errors=errors, progress=progress, cost=cost)
+                                findings=findings, errors=errors, progress=progress)
             depth = config.provenance.get("depth") or {}
             counts = sorted(set((depth.get("examples_per_operation") or {}).values()))
             config.out.write(f"relaycheck contract: examples per operation {counts[0]}"
@@ -252,10 +250,7 @@ def _run_probes(
     deadline: float | None,
     operations: set[str],
     notes: list[str],
-    timing: dict[str, float] | None = None,
 ) -> str:
-    """Every probe table selected; ``timing`` gets the seconds and requests of the bounds and
-    signature tables (plain requests, no waiting on the target's state: what a request costs)."""
     rules = relay_checks.context_for(document) if config.level is Level.STRICT else None
     if "lifecycle" in config.probe_tables:
         # Before the other tables: the flows need a signer that has not joined yet and funds untouched.
@@ -280,14 +275,10 @@ def _run_probes(
         def report(done: int, total: int, table: str = table) -> None:
             progress.probes(table, done, total)
 
-        table_from = time.monotonic()
         found, statuses = probe_mod.run_probes(
             config.base_url, rows, config.signer, document, rules, timeout=config.request_timeout,
             seed=config.seed, deadline=deadline, progress=report, credentials=config.credentials,
         )
-        if timing is not None:
-            timing["seconds"] = timing.get("seconds", 0.0) + time.monotonic() - table_from
-            timing["requests"] = timing.get("requests", 0.0) + sum(len(seen) for seen in statuses.values())
         findings.extend(found)
         _count(stats, f"probe:{table}", statuses)
         if any(f.check == "network_error" and f.message.startswith("ConnectError") for f in found):
@@ -394,14 +385,6 @@ def _not_served(config: GateConfig, document: dict[str, Any], operations: list[s
 
 #: Examples per operation of the first, covering round of a budget-driven run (the old fixed default).
 FIRST_ROUND_EXAMPLES = 10
-#: The fewest examples the covering round gives each operation, however tight the budget.
-MIN_FIRST_ROUND_EXAMPLES = 4
-#: What one example costs per operation and phase, in probe requests: about 1.3 requests (negative
-#: and positive cases, the coverage phase's edge values), each about twice a probe request's time
-#: through the engine (measured on both Relay versions' fixtures: ~6 ms a probe, ~13 ms an engine request).
-REQUESTS_PER_EXAMPLE = 3.0
-#: Share of the budget left after the probes that the covering round may plan to take.
-_FIRST_ROUND_SHARE = 0.8
 #: Plain `st run`'s default: what every operation gets when the budget allows.
 ST_RUN_EXAMPLES = 100
 #: No operation gets more, whatever the budget (hypothesis finds little more past this).
@@ -410,23 +393,8 @@ MAX_EXAMPLES_CAP = 1000
 _PLAN_SHARE = 0.8
 
 
-def first_round_examples(operations: int, phases: int, *, cost: float | None, remaining: float | None) -> int:
-    """Examples per operation of the covering round: FIRST_ROUND_EXAMPLES, fewer (down to
-    MIN_FIRST_ROUND_EXAMPLES) when that many, at the cost per request the probes measured, would not
-    fit the share of the budget left that the round may take. A covering round cut short by the
-    budget fails the run, so it is sized to fit rather than hoped to."""
-    if cost is None or remaining is None or operations == 0 or phases == 0:
-        return FIRST_ROUND_EXAMPLES
-    estimate = operations * phases * FIRST_ROUND_EXAMPLES * REQUESTS_PER_EXAMPLE * cost
-    allowed = _FIRST_ROUND_SHARE * remaining
-    if estimate <= allowed:
-        return FIRST_ROUND_EXAMPLES
-    return max(MIN_FIRST_ROUND_EXAMPLES, int(FIRST_ROUND_EXAMPLES * allowed / estimate))
-
-
 def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str], deadline: float | None,
-          stats: dict[str, OperationStats], findings: list[Finding], errors: list[str], progress: Progress,
-          cost: float | None = None) -> str:
+          stats: dict[str, OperationStats], findings: list[Finding], errors: list[str], progress: Progress) -> str:
     """Run the engine: once with ``--max-examples``, or, without it, in rounds the time budget sizes.
 
     Budget mode: a first round gives every operation ``FIRST_ROUND_EXAMPLES`` in every phase and
@@ -464,8 +432,7 @@ def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str]
             "why_stopped": _why(first.stop_reason, "every operation got --max-examples examples per phase"),
         }
         return first.stop_reason
-    covering = first_round_examples(len(operations), len(config.phases), cost=cost,
-                                    remaining=None if deadline is None else deadline - time.monotonic())
+    covering = FIRST_ROUND_EXAMPLES
     first = engine(operations, covering, config.phases)
     depth: dict[str, Any] = {"mode": "budget", "max_time_s": config.max_time,
                              "rounds": [{"examples": covering, "phases": list(config.phases),
