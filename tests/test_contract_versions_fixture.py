@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from relaycheck.contract.coverage import coverage_line, status_coverage
 from relaycheck.contract.discovery import Discovery, Seen, candidates, harvest, with_examples
-from relaycheck.contract.report_writer import coverage_line, status_coverage
 from relaycheck.schema import iter_operations, load_schema
 from tests.plugins.contract import GateRun, run_contract
 

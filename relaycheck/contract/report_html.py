@@ -8,6 +8,7 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
+from relaycheck.contract.coverage import coverage_line
 from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT
 
 #: Bytes of a response body shown inline (summary.json keeps at most this much per finding anyway).
@@ -210,7 +211,5 @@ they do not fail the gate.</p><ul id="notes">{note_rows or '<li>none</li>'}</ul>
 
 
 def _coverage_text(summary: dict[str, Any]) -> str:
-    from relaycheck.contract.report_writer import coverage_line
-
     coverage = summary.get("coverage")
     return coverage_line(coverage, limit=20) if coverage else ""
