@@ -179,10 +179,16 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
     faults = tuple(settings.get("fault") or ())
     relay_version = settings.get("relay_version") or None
     signer = Signer.from_env()
+    import secrets
 
-    # On the embedded fixture the throwaway signer gets a balance (see open_target).
+    from relaycheck.contract.lifecycle import ATTEMPTS
+
+    # On the embedded fixture the throwaway signer gets a balance (see open_target), and so do the
+    # lifecycle's actors: a Relay without transfers (24ffc26) gives the walk no other way to fund them.
+    actor_keys = tuple(secrets.token_bytes(32) for _ in range(ATTEMPTS)) if not relay_url else ()
     measured["stage"] = "target"
-    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address],
+    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
+                     funded=[signer.address, *(Signer(key).address for key in actor_keys)],
                      relay_version=relay_version) as target:
         measured.update(stage="schema", target_url=target.url, target_answered=True)
         admin = _admin_signer(target)
@@ -198,6 +204,7 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
             signer=signer,
             admin_signer=admin,
             admin_token=target.admin_token(),
+            lifecycle_keys=actor_keys,
             report_dir=report_dir,
             max_examples=max_examples,
             seed=seed,

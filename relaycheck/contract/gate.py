@@ -61,6 +61,8 @@ class GateConfig:
     report_dir: Path
     #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
     admin_signer: Signer | None = None
+    #: Keys of lifecycle actors the target funded at start (a fixture relay), never written anywhere.
+    lifecycle_keys: tuple[bytes, ...] = field(default=(), repr=False)
     #: Examples per operation and phase; None: sized from ``max_time`` (budget mode).
     max_examples: int | None = 10
     seed: int = DEFAULT_SEED
@@ -257,7 +259,8 @@ def _run_probes(
         from relaycheck.contract.lifecycle import run_lifecycle
 
         walked = run_lifecycle(config.base_url, document, config.signer, rules, admin=config.admin_signer,
-                               timeout=config.request_timeout, seed=config.seed, operations=operations)
+                               timeout=config.request_timeout, seed=config.seed, operations=operations,
+                               funded_keys=config.lifecycle_keys)
         findings.extend(walked.findings)
         notes.extend(walked.notes)
         _count(stats, "probe:lifecycle", walked.statuses)
