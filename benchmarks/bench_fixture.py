@@ -1,6 +1,7 @@
 """Throughput of the fixture relay's hot read endpoints, measured with wrk.
 
     .venv/bin/python benchmarks/bench_fixture.py [--workers 1] [--duration 5] [--connections 32]
+        [--relay-version 2.5.3|24ffc26]
 
 Starts a conforming fixture relay (granian, loopback, port 0), warms each endpoint, runs wrk
 against it and prints req/s beside the target and beside what one Locust process (FastHttpUser,
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from relaycheck.fixture import FixtureRelay
+from relaycheck.relay_versions import relay_version_help, resolve_relay_version
 
 TARGETS = (("/v1/network", 15_000.0), ("/v1/network/nodes/data?total=100", 5_000.0))
 _RPS = re.compile(r"Requests/sec:\s+([0-9.]+)")
@@ -79,14 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: 32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default: 1)")
     parser.add_argument("--nodes", type=int, default=250, help="seeded nodes (default: 250)")
+    parser.add_argument("--relay-version", default=None, help=relay_version_help(""))
     args = parser.parse_args(argv)
+    version = resolve_relay_version(args.relay_version).name
     if shutil.which("wrk") is None:
         print("bench_fixture: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     met = True
-    with FixtureRelay("conforming", seed=1, nodes=args.nodes, workers=args.workers) as relay:
+    with FixtureRelay("conforming", seed=1, nodes=args.nodes, workers=args.workers, relay_version=version) as relay:
         loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-        print(f"fixture relay {relay.url}: workers={args.workers} nodes={args.nodes} loop={loop} "
+        print(f"fixture relay {relay.url}: Relay {version} workers={args.workers} nodes={args.nodes} loop={loop} "
               f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s")
         for path, target in TARGETS:
             measure(relay.url + path, 1.0, args.connections, args.threads)  # warm the cache and the loop

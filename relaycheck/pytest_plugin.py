@@ -115,7 +115,8 @@ class ContractGate(pytest.Collector):
             if schema or relay_url:
                 published = load_schema(schema, relay_url).document
             else:
-                published = fixture_schema(str(settings.get("behaviour")), settings.get("fault") or ())
+                published = fixture_schema(str(settings.get("behaviour")), settings.get("fault") or (),
+                                           relay_version=settings.get("relay_version") or None)
             document = build_document(published, parse_level(str(settings.get("level"))))
             self.operations = select_operations(document, settings.get("include") or [], settings.get("exclude") or [])
         except SystemExit as exc:  # argparse already said what is wrong with the flags

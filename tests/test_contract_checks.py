@@ -14,9 +14,14 @@ from relaycheck.contract.relay_checks import Exchange, RuleContext
 from relaycheck.schema import load_schema
 
 
+@pytest.fixture(scope="module", params=["2.5.3", "24ffc26"])
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def rules() -> RuleContext:
-    published = load_schema("relay-2.5.3").document
+def rules(version: str) -> RuleContext:
+    published = load_schema(f"relay-{version}").document
     return relay_checks.context_for(build_document(published, Level.STRICT))
 
 
@@ -68,6 +73,15 @@ CASES: list[tuple[str, str, tuple[Any, ...], tuple[Any, ...]]] = [
 ]
 
 
+#: Cases whose subject is not on Relay 24ffc26, and why.
+ONLY_2_5 = {
+    ("relay_big_integers_decimal", "GET /v1/network/nodes/data"):
+        "24ffc26's /v1/network/nodes/data items carry no balance",
+    ("relay_node_data_page_size", "GET /v2/network/nodes/data"):
+        "24ffc26's /v2/network/nodes/data pages with page/page_size, not total",
+}
+
+
 def _rule(name: str) -> relay_checks.Rule:
     return next(r for r in relay_checks.RULES if r.name == name)
 
@@ -79,8 +93,11 @@ def _make(label: str, args: tuple[Any, ...]) -> Exchange:
 
 @pytest.mark.parametrize(("rule", "label", "good", "bad"), CASES, ids=[f"{c[0]} {c[1]}" for c in CASES])
 def test_rule_fires_on_broken_and_is_silent_on_correct(
-    rules: RuleContext, rule: str, label: str, good: tuple[Any, ...], bad: tuple[Any, ...]
+    *, rules: RuleContext, version: str, rule: str, label: str, good: tuple[Any, ...], bad: tuple[Any, ...]
 ) -> None:
+    why = ONLY_2_5.get((rule, label))
+    if version != "2.5.3" and why:
+        pytest.skip(why)
     check = _rule(rule)
     assert check.func(_make(label, good), rules) == [], f"{rule} MUST stay silent on a correct answer"
     messages = check.func(_make(label, bad), rules)

@@ -16,10 +16,18 @@ from relaycheck.contract.signing_auth import (
 from relaycheck.schema import load_schema
 from relaycheck.signing import SignatureOutcome, Signer, derive_private_key, recover_address
 
+#: Signed operations (timestamp and signature in the input) per Relay version.
+SIGNED = {"2.5.3": 19, "24ffc26": 32}
+
+
+@pytest.fixture(scope="module", params=sorted(SIGNED))
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 @pytest.fixture(scope="module")
-def document() -> dict[str, Any]:
-    return build_document(load_schema("relay-2.5.3").document, Level.STRICT)
+def document(version: str) -> dict[str, Any]:
+    return build_document(load_schema(f"relay-{version}").document, Level.STRICT)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +35,7 @@ def signer() -> Signer:
     return Signer(derive_private_key(99, 0))
 
 
-def test_every_signed_operation_is_found(document: dict[str, Any]) -> None:
+def test_every_signed_operation_is_found(document: dict[str, Any], version: str) -> None:
     specs = signed_operations(document)
     # Every operation whose input carries timestamp and signature, in the query or the body.
     assert "GET /v1/inference_tasks/{task_id_commitment}" in specs
@@ -36,7 +44,7 @@ def test_every_signed_operation_is_found(document: dict[str, Any]) -> None:
     assert specs["POST /v1/inference_tasks/{task_id_commitment}/results"].timestamp_name == "Timestamp"
     assert "GET /v1/now" not in specs
     assert "POST /v1/worker/{version}" not in specs
-    assert len(specs) == 19
+    assert len(specs) == SIGNED[version], f"Relay {version} MUST have {SIGNED[version]} signed operations"
 
 
 def test_node_join_payload_is_the_go_input_struct(document: dict[str, Any], signer: Signer) -> None:

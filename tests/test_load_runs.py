@@ -291,3 +291,16 @@ def test_each_scenario_file_runs_alone_with_run_single_user(scenario: str, confo
     failed = [r for r in requests if len(r) > 3 and r[3].strip()]
     assert not failed, f"load/{scenario}.py's requests MUST succeed against a conforming relay: {failed[:3]}"
     assert "Traceback" not in out, out[-2000:]
+
+
+def test_smoke_profile_passes_on_the_latest_relay(run_load: RunLoad) -> None:
+    # The fixture relay started by `relaycheck load` itself, speaking Relay 24ffc26: every scenario's
+    # endpoint exists there, and the sampled answers match the document it serves.
+    out = run_load("--relay-version", "24ffc26", "--profile", "smoke", "--duration", "5", "--sample", "0.5")
+    summary = out.summary
+    assert out.code == 0, f"smoke MUST pass against the conforming 24ffc26 relay: {summary['slo']['breaches']}"
+    assert set(summary["endpoints"]) == STATS_ENDPOINTS, "the scenarios MUST cover every stats endpoint on 24ffc26"
+    assert summary["totals"]["failures"] == 0, summary["endpoints"]
+    assert summary["totals"]["contract_sampled"] > 0 and summary["totals"]["contract_invalid"] == 0, (
+        "answers sampled under load MUST match the 24ffc26 document the fixture serves")
+    assert summary["provenance"]["target_kind"] == "fixture:conforming@24ffc26"

@@ -72,3 +72,16 @@ def test_an_unreachable_relay_is_one_clear_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "relaycheck: error: cannot reach" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_relay_version_picks_the_fixture_and_its_operations(tmp_path: Path) -> None:
+    admin = "GET /v2/admin/node_task_errors"
+    args = f"--relay-version 24ffc26 --max-examples 1 --phases examples --probes '' --include '{admin}'"
+    proc = run_pytest(tmp_path, "--relaycheck", "--relaycheck-args", args, "--junitxml", "junit.xml")
+    cases = junit_cases(tmp_path / "junit.xml")
+    assert set(cases) == {admin, "gate"}, (
+        f"--relay-version 24ffc26 MUST collect the operations of Relay 24ffc26 ({admin} is only there): "
+        f"{sorted(cases)}\n{proc.stdout[-2000:]}")
+    summary = json.loads((tmp_path / "reports" / "contract" / "summary.json").read_text())
+    assert summary["provenance"]["target_kind"] == "fixture:conforming@24ffc26"
+    assert "needs_admin_credentials" not in summary["provenance"], "the fixture's admin token MUST be used"

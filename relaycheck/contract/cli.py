@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=relay_version_help())
     parser.add_argument("--phases", default=",".join(("examples", "coverage", "fuzzing", "stateful")),
                         help="Schemathesis phases to run (comma-separated)")
-    parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging",
+    parser.add_argument("--probes", default="lifecycle,bounds,signature,plain,paging,discovery",
                         help="probe tables to run (comma-separated; empty for none)")
     bounded.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", default=False,
@@ -179,10 +179,16 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
     faults = tuple(settings.get("fault") or ())
     relay_version = settings.get("relay_version") or None
     signer = Signer.from_env()
+    import secrets
 
-    # On the embedded fixture the throwaway signer gets a balance (see open_target).
+    from relaycheck.contract.lifecycle import ATTEMPTS
+
+    # On the embedded fixture the throwaway signer gets a balance (see open_target), and so do the
+    # lifecycle's actors: a Relay without transfers (24ffc26) gives the walk no other way to fund them.
+    actor_keys = tuple(secrets.token_bytes(32) for _ in range(ATTEMPTS)) if not relay_url else ()
     measured["stage"] = "target"
-    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults, funded=[signer.address],
+    with open_target(relay_url, behaviour=behaviour, seed=seed, faults=faults,
+                     funded=[signer.address, *(Signer(key).address for key in actor_keys)],
                      relay_version=relay_version) as target:
         measured.update(stage="schema", target_url=target.url, target_answered=True)
         admin = _admin_signer(target)
@@ -197,6 +203,8 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
             level=level,
             signer=signer,
             admin_signer=admin,
+            admin_token=target.admin_token(),
+            lifecycle_keys=actor_keys,
             report_dir=report_dir,
             max_examples=max_examples,
             seed=seed,

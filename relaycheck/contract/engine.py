@@ -273,11 +273,14 @@ def _failed_request(error: BaseException, label: str) -> RecordedRequest | None:
             body = json.loads(body)
         except ValueError:
             body = body.decode("utf-8", "replace")
-    headers = {str(k): str(v) for k, v in dict(request.headers or {}).items()
+    headers = {str(k): "<redacted>" if str(k).lower() == "authorization" else str(v)
+               for k, v in dict(request.headers or {}).items()
                if str(k).lower() not in ("content-length", "user-agent", "accept-encoding", "connection", "accept")}
+    admin = admin_parameter()
+    query = [(k, "<redacted>" if k == admin else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
     return RecordedRequest(
         operation=label, method=str(request.method), path=parts.path,
-        query=parse_qsl(parts.query, keep_blank_values=True), body=body, has_body=request.body is not None,
+        query=query, body=body, has_body=request.body is not None,
         headers=headers,
     )
 
@@ -289,7 +292,7 @@ def _failed_exchange(error: BaseException) -> RecordedExchange | None:
     if request is None or not url:
         return None
     body = request.body
-    return RecordedExchange(
+    return redact(RecordedExchange(
         method=str(request.method),
         url=str(url),
         request_headers={str(k): str(v) for k, v in dict(request.headers or {}).items()},
@@ -298,7 +301,7 @@ def _failed_exchange(error: BaseException) -> RecordedExchange | None:
         response_headers={},
         response_body_b64=None,
         error=str(error).splitlines()[0] if str(error) else error.__class__.__name__,
-    )
+    ))
 
 
 def _headers(raw: Mapping[str, Any]) -> dict[str, str]:

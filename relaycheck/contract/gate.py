@@ -39,15 +39,17 @@ from relaycheck.contract.signing_auth import (
     admin_operations,
     admin_parameter,
     admin_token,
+    admin_token_variable,
     jwt_operations,
     login,
+    relay_account_operations,
 )
 from relaycheck.contract.strict_rules import StrictResult
 from relaycheck.schema import LoadedSchema
 from relaycheck.signing import Signer
 from relaycheck.snapshots import match_snapshot
 
-PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging")
+PROBE_TABLES = ("lifecycle", "bounds", "signature", "plain", "paging", "discovery")
 
 
 @dataclass
@@ -59,6 +61,8 @@ class GateConfig:
     report_dir: Path
     #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
     admin_signer: Signer | None = None
+    #: Keys of lifecycle actors the target funded at start (a fixture relay), never written anywhere.
+    lifecycle_keys: tuple[bytes, ...] = field(default=(), repr=False)
     #: Examples per operation and phase; None: sized from ``max_time`` (budget mode).
     max_examples: int | None = 10
     seed: int = DEFAULT_SEED
@@ -74,6 +78,8 @@ class GateConfig:
     probe_tables: tuple[str, ...] = PROBE_TABLES
     #: Provenance block for the reports (relaycheck.reports.provenance).
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The admin token for /v2/admin/*: the fixture's seeded one; None: ``RELAYCHECK_ADMIN_TOKEN`` if set.
+    admin_token: str | None = field(default=None, repr=False)
     #: Set by the gate: JWT and admin token for the operations that need them.
     credentials: Credentials | None = None
     #: How to start the same target again for a replay ({"behaviour": ..., "faults": [...]} or {}).
@@ -208,7 +214,8 @@ def run_gate(config: GateConfig, write_reports: Callable[[GateConfig, GateResult
             operations=set(operations), notes=notes,
         )
         if stop_reason == "completed":
-            stop_reason = _fuzz(config, document=document, operations=operations, deadline=deadline, stats=stats,
+            fuzzed = _discover(config, document, operations, deadline)
+            stop_reason = _fuzz(config, document=fuzzed, operations=operations, deadline=deadline, stats=stats,
                                 findings=findings, errors=errors, progress=progress)
             depth = config.provenance.get("depth") or {}
             counts = sorted(set((depth.get("examples_per_operation") or {}).values()))
@@ -252,7 +259,8 @@ def _run_probes(
         from relaycheck.contract.lifecycle import run_lifecycle
 
         walked = run_lifecycle(config.base_url, document, config.signer, rules, admin=config.admin_signer,
-                               timeout=config.request_timeout, seed=config.seed, operations=operations)
+                               timeout=config.request_timeout, seed=config.seed, operations=operations,
+                               funded_keys=config.lifecycle_keys)
         findings.extend(walked.findings)
         notes.extend(walked.notes)
         _count(stats, "probe:lifecycle", walked.statuses)
@@ -300,24 +308,48 @@ def _run_probes(
     return "completed"
 
 
+def _discover(config: GateConfig, document: dict[str, Any], operations: list[str],
+              deadline: float | None) -> dict[str, Any]:
+    """The document to fuzz: path parameters carry the ids and addresses the target's own list answers
+    hold (relaycheck.contract.discovery), so operations addressed by them can answer 2xx."""
+    if "discovery" not in config.probe_tables:
+        return document
+    from relaycheck.contract.discovery import discover, with_examples
+
+    found = discover(config.base_url, document, config.signer, credentials=config.credentials,
+                     operations=set(operations), timeout=config.request_timeout, deadline=deadline)
+    config.provenance["discovery"] = found.to_dict()
+    return with_examples(document, found)
+
+
 def _credentials(config: GateConfig, document: dict[str, Any], operations: list[str],
                  version: str | None) -> tuple[list[str], list[str]]:
     """JWT and admin token for the operations that need them; admin operations without a token are left
     out and reported as needing admin credentials, never as defects."""
     notes: list[str] = []
     admin = admin_operations(operations)
-    token = admin_token()
+    token = config.admin_token or admin_token()
     if admin and token is None:
         operations = [label for label in operations if label not in admin]
         config.provenance["needs_admin_credentials"] = admin
-        notes.append(f"{len(admin)} admin operation(s) need admin credentials (set RELAYCHECK_ADMIN_TOKEN to the "
+        notes.append(f"{len(admin)} admin operation(s) need admin credentials (set {admin_token_variable()} to the "
                      f"Relay's admin token): not tested: {', '.join(admin[:6])}" + (" ..." if len(admin) > 6 else ""))
+    elif admin:
+        # Which token, never the token: reports and the console only say where it came from.
+        config.provenance["admin_credentials"] = ("the fixture relay's seeded admin token" if config.admin_token
+                                                  else admin_token_variable())
     jwt_ops = sorted(jwt_operations(version) & set(operations))
     jwt = login(config.base_url, document, config.signer, timeout=config.request_timeout) if jwt_ops else None
     if jwt_ops and jwt is None:
         notes.append(f"the wallet login gave no JWT: {len(jwt_ops)} JWT-only operation(s) were tested without one")
+    relay_ops = relay_account_operations(version) & set(operations)
+    if relay_ops and config.admin_signer is None:
+        notes.append(f"{len(relay_ops)} operation(s) only the Relay's own account may call were signed with the "
+                     f"gate's key (set RELAYCHECK_ADMIN_KEY to the Relay's account key to reach their success "
+                     f"answers): {', '.join(sorted(relay_ops)[:4])}" + (" ..." if len(relay_ops) > 4 else ""))
     credentials = Credentials(jwt=jwt, jwt_operations=frozenset(jwt_ops), admin_token=token,
-                              admin_operations=frozenset(admin), admin_parameter=admin_parameter())
+                              admin_operations=frozenset(admin), admin_parameter=admin_parameter(),
+                              relay_signer=config.admin_signer, relay_operations=frozenset(relay_ops))
     config.credentials = credentials
     return operations, notes
 
@@ -403,11 +435,12 @@ def _fuzz(config: GateConfig, *, document: dict[str, Any], operations: list[str]
             "why_stopped": _why(first.stop_reason, "every operation got --max-examples examples per phase"),
         }
         return first.stop_reason
-    first = engine(operations, FIRST_ROUND_EXAMPLES, config.phases)
+    covering = FIRST_ROUND_EXAMPLES
+    first = engine(operations, covering, config.phases)
     depth: dict[str, Any] = {"mode": "budget", "max_time_s": config.max_time,
-                             "rounds": [{"examples": FIRST_ROUND_EXAMPLES, "phases": list(config.phases),
+                             "rounds": [{"examples": covering, "phases": list(config.phases),
                                          "operations": len(operations), "seconds": round(first.seconds, 2)}],
-                             "examples_per_operation": dict.fromkeys(operations, FIRST_ROUND_EXAMPLES)}
+                             "examples_per_operation": dict.fromkeys(operations, covering)}
     config.provenance["depth"] = depth
     if first.stop_reason != "completed":
         depth["why_stopped"] = _why(first.stop_reason, "")

@@ -7,7 +7,7 @@ import copy
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,17 @@ from relaycheck.contract import relay_checks
 from relaycheck.contract.documents import SCHEMA_CHECK, Level, build_contract, build_document
 from relaycheck.contract.engine import MAX_RESPONSE_TIME_S, is_validation_refusal
 from relaycheck.contract.findings import Finding, RecordedRequest
-from relaycheck.contract.signing_auth import signed_operations
+from relaycheck.contract.signing_auth import (
+    admin_parameter,
+    admin_token,
+    login,
+    relay_account_operations,
+    signed_operations,
+)
 from relaycheck.errors import RelaycheckError
 from relaycheck.schema import load_schema
 from relaycheck.signing import Signer
-from relaycheck.target import open_target
+from relaycheck.target import Target, open_target
 
 _REPLAY_TIMEOUT_S = 10.0
 #: Checks judged from the status alone; the Schemathesis versions need generation metadata.
@@ -60,25 +66,62 @@ def load_finding(path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def replay_target(data: dict[str, Any], relay_url: str | None, signer: Signer) -> Iterator[str]:
+def replay_target(data: dict[str, Any], relay_url: str | None, signer: Signer) -> Iterator[Target]:
     """The given URL, else the fixture relay the finding was recorded on, else its recorded URL."""
     recipe = data.get("target_recipe") or {}
     if relay_url or not recipe:
         with open_target(relay_url or data.get("target")) as target:
-            yield target.url
+            yield target
         return
     with open_target(None, behaviour=str(recipe.get("behaviour", DEFAULT_BEHAVIOUR)),
                      seed=int(recipe.get("seed", DEFAULT_SEED)), faults=tuple(recipe.get("faults") or ()),
                      relay_version=recipe.get("relay_version") or None,
                      funded=[signer.address]) as target:
-        yield target.url
+        yield target
+
+
+@dataclass
+class ReplayCredentials:
+    """What a recorded request lost to redaction, to be given again on replay (never recorded)."""
+
+    admin_token: str | None = field(default=None, repr=False)
+    relay_signer: Signer | None = None
+
+    @classmethod
+    def for_target(cls, target: Target) -> ReplayCredentials:
+        import os
+
+        relay = target.relay_signer()
+        if relay is None and os.environ.get("RELAYCHECK_ADMIN_KEY", "").strip():
+            relay = Signer.from_env("RELAYCHECK_ADMIN_KEY")
+        return cls(admin_token=target.admin_token() or admin_token(), relay_signer=relay)
 
 
 def replay_file(path: str | Path, relay_url: str | None = None, signer: Signer | None = None) -> ReplayOutcome:
     data = load_finding(Path(path))
     signer = signer or Signer.from_env()
-    with replay_target(data, relay_url, signer) as url:
-        return replay(data, url, signer)
+    with replay_target(data, relay_url, signer) as target:
+        return replay(data, target.url, signer, ReplayCredentials.for_target(target))
+
+
+def _prepared(request: RecordedRequest, signer: Signer, document: dict[str, Any], base_url: str,
+              credentials: ReplayCredentials | None) -> RecordedRequest:
+    """The recorded request signed now, with the credentials its recording redacted given again: the
+    admin token, a fresh JWT from the wallet login, the Relay's own key for its operations."""
+    key = signer
+    if credentials is not None and credentials.relay_signer is not None and \
+            request.operation in relay_account_operations(None):
+        key = credentials.relay_signer
+    wire = probe_mod.prepare(request, key, signed_operations(document))
+    headers = dict(wire.headers)
+    if headers.get("Authorization") == "<redacted>":
+        token = login(base_url, document, signer, timeout=_REPLAY_TIMEOUT_S)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    admin = admin_parameter()
+    token = credentials.admin_token if credentials is not None else None
+    query = [(k, token if k == admin and v == "<redacted>" and token else v) for k, v in wire.query]
+    return RecordedRequest(**{**wire.__dict__, "headers": headers, "query": query})
 
 
 #: Built documents by (served schema sha256, level): building one applies every overlay patch, which
@@ -92,7 +135,8 @@ def _document(sha256: str, published: dict[str, Any], level: Level) -> dict[str,
     return copy.deepcopy(_DOCUMENTS[(sha256, level)])
 
 
-def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome:
+def replay(data: dict[str, Any], base_url: str, signer: Signer,
+           credentials: ReplayCredentials | None = None) -> ReplayOutcome:
     finding = Finding.from_dict(data)
     level = Level(str(data.get("level", "strict")))
     schema = load_schema(None, base_url)
@@ -121,7 +165,7 @@ def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome
             # A plain-table row was sent several times: an intermittent fault (a reset in four) shows
             # only over as many sends.
             for _ in range(max(1, int(expect.get("repeats", 1)))):
-                wire = probe_mod.prepare(finding.request, signer, signed_operations(document))
+                wire = _prepared(finding.request, signer, document, base_url, credentials)
                 exchange, body, sent, received = probe_mod.send(client, base_url, wire)
                 verdicts = probe_mod.judge(probe, exchange, body=body, sent=sent, received=received, rules=rules,
                                            document=document)
@@ -129,7 +173,8 @@ def replay(data: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome
                 if matched:
                     break
         return _outcome(finding, base_url, bool(matched), matched[0][2] if matched else f"answered {exchange.status}")
-    return _replay_engine_finding(finding, document=document, base_url=base_url, signer=signer, rules=rules)
+    return _replay_engine_finding(finding, document=document, base_url=base_url, signer=signer, rules=rules,
+                                  credentials=credentials)
 
 
 def _replay_correction(finding: Finding, published: dict[str, Any], base_url: str, signer: Signer) -> ReplayOutcome:
@@ -157,12 +202,13 @@ def _replay_engine_finding(
     base_url: str,
     signer: Signer,
     rules: relay_checks.RuleContext | None,
+    credentials: ReplayCredentials | None = None,
 ) -> ReplayOutcome:
     request = finding.request
     assert request is not None
     if finding.check == "unsupported_method" and finding.exchange is not None:
         request = RecordedRequest(**{**request.__dict__, "method": finding.exchange.method})
-    wire = probe_mod.prepare(request, signer, signed_operations(document))
+    wire = _prepared(request, signer, document, base_url, credentials)
     url = wire.url(base_url)
     content = json.dumps(wire.body).encode() if wire.has_body else None
     headers = dict(wire.headers)
@@ -174,6 +220,8 @@ def _replay_engine_finding(
             response = client.request(wire.method, url, content=content, headers=headers)
     except httpx.HTTPError as exc:
         reason = bounded.error_text(exc)
+        if credentials is not None and credentials.admin_token:
+            reason = reason.replace(credentials.admin_token, "<redacted>")
         return _outcome(finding, base_url, finding.check in ("network_error", "answer_limit"), reason)
     received = time.time()
     status = response.status_code
@@ -202,7 +250,8 @@ def _replay_engine_finding(
             "ignored_auth": 200 <= status < 300,
             "missing_required_header": 200 <= status < 300,
         }[check]
-        return _outcome(finding, base_url, reproduced, f"{wire.method} {url} answered {status}")
+        shown = url.replace(credentials.admin_token, "<redacted>") if credentials and credentials.admin_token else url
+        return _outcome(finding, base_url, reproduced, f"{wire.method} {shown} answered {status}")
     if check in _CONFORMANCE_CHECKS:
         return _conformance(finding, document, wire, response, base_url)
     raise RelaycheckError(f"cannot replay check {check!r} outside a fuzzing run; rerun the gate with its seed")

@@ -8,6 +8,7 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
+from relaycheck.contract.coverage import coverage_line
 from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT
 
 #: Bytes of a response body shown inline (summary.json keeps at most this much per finding anyway).
@@ -201,8 +202,14 @@ operation <select id="f-operation"><option value="">all</option>{_options(operat
 they do not fail the gate.</p><ul id="notes">{note_rows or '<li>none</li>'}</ul>
 <h2>Run notes</h2><p class="meta">What the run could not exercise and why (not findings).</p>
 <ul id="run-notes">{run_notes or '<li>none</li>'}</ul>
-<h2>Coverage</h2><table><tr><th class="l">operation</th><th>requests</th>{phase_heads}<th>2xx</th><th>4xx</th>
+<h2>Coverage</h2><p class="meta" id="coverage-line">{_e(_coverage_text(summary))}</p>
+<table><tr><th class="l">operation</th><th>requests</th>{phase_heads}<th>2xx</th><th>4xx</th>
 <th>5xx</th></tr>
 {rows}</table>
 </body></html>
 """
+
+
+def _coverage_text(summary: dict[str, Any]) -> str:
+    coverage = summary.get("coverage")
+    return coverage_line(coverage, limit=20) if coverage else ""

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from relaycheck.contract.coverage import coverage_line, status_coverage
 from relaycheck.contract.defects import SEVERITIES, SEVERITY_TEXT, Defect, group, request_size
 from relaycheck.contract.findings import Finding, RecordedExchange
 from relaycheck.contract.gate import GateConfig, GateResult
 from relaycheck.contract.report_html import html_report
-from relaycheck.reports import utc_now, write_json, write_text
+from relaycheck.reports import utc_now
+from relaycheck.reports import write_text as _write_text
 from relaycheck.schema import compact_bytes
 
 DEFECTS_DIR = "defects"
@@ -30,7 +32,36 @@ SUMMARY_BODY_LIMIT = 512
 OCCURRENCE_BODY_LIMIT = 160
 
 
+def _secrets(config: GateConfig) -> list[str]:
+    """The credentials the gate sent (admin token, JWT): no report or console line may hold them."""
+    found = [config.admin_token]
+    if config.credentials is not None:
+        found += [config.credentials.admin_token, config.credentials.jwt]
+    # Longest first, so a token that contains another is replaced whole.
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``<redacted>`` (the recorded exchanges are redacted at the
+    source already; this also covers engine error messages and anything else that quotes a URL)."""
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
+
+
+_SECRETS: list[str] = []
+
+
+def write_text(path: Path, text: str) -> Path:
+    return _write_text(path, scrub(text, _SECRETS))
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
 def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, verbose: bool = False) -> None:
+    _SECRETS[:] = _secrets(config)
     out = config.report_dir
     out.mkdir(parents=True, exist_ok=True)
     defects = group(result.findings)
@@ -46,7 +77,7 @@ def write_all(config: GateConfig, result: GateResult, extra: dict[str, Any], *, 
     write_text(out / "summary.json", json.dumps(summary, separators=(",", ":"), default=str) + "\n")
     write_text(out / "junit.xml", junit_xml(config, result, defects))
     write_text(out / "report.html", html_report(summary))
-    config.out.write(closing_table(summary, verbose=verbose))
+    config.out.write(scrub(closing_table(summary, verbose=verbose), _SECRETS))
     config.out.flush()
 
 
@@ -185,12 +216,23 @@ def build_summary(config: GateConfig, result: GateResult, defects: list[Defect] 
             "baselined": sum(1 for f in result.findings if f.baselined and not f.is_note),
         },
         "operations": operations,
+        "coverage": status_coverage(operations, not_tested=_not_tested(config.provenance)),
         "defects": defect_entries,
         "findings": findings,
         "stale_deviations": [d.to_dict() for d in result.stale_deviations],
         "errors": result.errors,
         "notes": result.notes,
     }
+
+
+def _not_tested(provenance: dict[str, Any]) -> dict[str, list[str]]:
+    """Operations of the document the run left out, by why (they count as uncovered)."""
+    out: dict[str, list[str]] = {}
+    for key, why in (("needs_admin_credentials", "needs admin credentials"),
+                     ("not_served_by_target", "not served by the target")):
+        for label in provenance.get(key) or []:
+            out.setdefault(why, []).append(str(label))
+    return out
 
 
 #: Stops after which the gate could not judge the target: verdict "error", whatever was found.
@@ -349,6 +391,8 @@ def closing_table(summary: dict[str, Any], *, verbose: bool = False) -> str:
     for d in summary["stale_deviations"]:
         what = d.get("defect") or f"{d['operation']} [{d['check']}]"
         lines.append(f"STALE DEVIATION {what} no longer fires: {d['reason']}")
+    if summary.get("coverage") and summary["coverage"]["operations"]:
+        lines.append(coverage_line(summary["coverage"]) + " (summary.json: coverage)")
     counts = summary["counts"]
     by_severity = ", ".join(f"{n} {s}" for s, n in counts["defects_by_severity"].items() if n)
     lines.append(

@@ -11,8 +11,12 @@ operations use them, per Relay version, where the document cannot):
   input struct the middleware builds, not the handler's query parameters;
 * a wallet login (``POST /v1/client/connect_wallet``) signed with EIP-191 ``personal_sign`` over a
   fixed text; it answers a JWT, which the JWT-only operations take as ``Authorization: Bearer``;
-* ``/v2/admin/*``, authorised by an admin token in the ``auth`` query parameter: tested only when
-  ``RELAYCHECK_ADMIN_TOKEN`` is given, otherwise reported as needing admin credentials.
+* ``/v2/admin/*``, authorised by an admin token in the ``auth`` query parameter: on the embedded
+  fixture relay the gate uses its seeded token; against another Relay they are tested only when
+  ``RELAYCHECK_ADMIN_TOKEN`` is given, otherwise reported as needing admin credentials;
+* signed operations only the Relay's own account may call (withdrawals, the relay account's event
+  log): the fuzzer signs them with the admin signer when the gate has one, so their success answers
+  are reached and judged too.
 """
 
 from __future__ import annotations
@@ -142,6 +146,14 @@ def jwt_operations(version: str | None) -> frozenset[str]:
     return frozenset(table.get(version, ()))
 
 
+def relay_account_operations(version: str | None) -> frozenset[str]:
+    """Signed operations whose signer MUST be the Relay's own account (auth.json, per version)."""
+    table = auth_facts().get("relay_account_operations") or {}
+    if version is None:
+        return frozenset(op for ops in table.values() for op in ops)
+    return frozenset(table.get(version, ()))
+
+
 def admin_operations(labels: list[str]) -> list[str]:
     prefix = str((auth_facts().get("admin") or {}).get("path_prefix", "")) or None
     return [label for label in labels if prefix and label.split(" ", 1)[1].startswith(prefix)]
@@ -151,9 +163,13 @@ def admin_parameter() -> str:
     return str((auth_facts().get("admin") or {}).get("query_parameter", "auth"))
 
 
+def admin_token_variable() -> str:
+    return str((auth_facts().get("admin") or {}).get("environment", "RELAYCHECK_ADMIN_TOKEN"))
+
+
 def admin_token() -> str | None:
-    admin = auth_facts().get("admin") or {}
-    return os.environ.get(str(admin.get("environment", "RELAYCHECK_ADMIN_TOKEN")), "").strip() or None
+    """The admin token the user gave (``RELAYCHECK_ADMIN_TOKEN``), or None."""
+    return os.environ.get(admin_token_variable(), "").strip() or None
 
 
 def login(base_url: str, document: Mapping[str, Any], signer: Signer, *, timeout: float) -> str | None:
@@ -377,11 +393,20 @@ def mutated_names(case: Any) -> set[str]:
 class Credentials:
     """What the signing auth adds besides signatures: a JWT for the JWT-only operations, the admin token."""
 
-    jwt: str | None = None
+    # Secrets: kept out of repr, so no traceback or debug print shows them.
+    jwt: str | None = field(default=None, repr=False)
     jwt_operations: frozenset[str] = frozenset()
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)
     admin_operations: frozenset[str] = frozenset()
     admin_parameter: str = "auth"
+    #: The Relay's own account, and the signed operations only it may call (signed with it).
+    relay_signer: Signer | None = None
+    relay_operations: frozenset[str] = frozenset()
+
+    def signer_for(self, label: str, default: Signer) -> Signer:
+        if self.relay_signer is not None and label in self.relay_operations:
+            return self.relay_signer
+        return default
 
     def apply(self, label: str, headers: dict[str, Any], query: dict[str, Any]) -> None:
         if self.jwt and label in self.jwt_operations:
@@ -414,7 +439,7 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer,
         """Signs each case at send time, so the timestamp is always inside the Relay's window."""
 
         def get(self, case: Any, context: Any) -> Signer:
-            return signer
+            return extra.signer_for(f"{str(case.method).upper()} {case.operation.path}", signer)
 
         def set(self, case: Any, data: Signer, context: Any) -> None:
             label = f"{str(case.method).upper()} {case.operation.path}"
