@@ -27,9 +27,12 @@ import copy
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from relaycheck import bounded
 from relaycheck.contract.findings import RecordedRequest
@@ -261,3 +264,63 @@ def with_examples(document: Mapping[str, Any], found: Discovery) -> dict[str, An
             parameter["examples"] = examples
         op["parameters"] = own
     return out
+
+
+def _declared_keys(document: Mapping[str, Any], schema: Any, out: set[str], depth: int = 0) -> None:
+    """Every property name a (resolved) response schema declares, at any depth."""
+    node = resolve(document, schema)
+    if depth > MAX_DEPTH * 2 or not isinstance(node, Mapping):
+        return
+    for name, sub in (node.get("properties") or {}).items():
+        out.add(str(name).lower())
+        _declared_keys(document, sub, out, depth + 1)
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), Mapping):
+            _declared_keys(document, node[key], out, depth + 1)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or []:
+            _declared_keys(document, sub, out, depth + 1)
+
+
+def _success_keys(document: Mapping[str, Any], op: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for status, answer in (op.get("responses") or {}).items():
+        if str(status).startswith("2"):
+            for media in (resolve(document, answer).get("content") or {}).values():
+                if isinstance(media, Mapping):
+                    _declared_keys(document, media.get("schema") or {}, out)
+    return out
+
+
+def published(client: httpx.Client, base_url: str, document: Mapping[str, Any], signer: Signer,
+              keys: frozenset[str]) -> dict[str, Counter[Any]]:
+    """How often the Relay's own answers hold each scalar under each of ``keys`` (lower case).
+
+    Discovery's first round, narrowed: the GETs that need no path parameter and whose success answer
+    the document declares with one of ``keys`` are sent once, valid and signed, and the scalars of
+    their 2xx answers counted by key. A value many answers carry (the network most nodes are on) is
+    the one the Relay most plausibly takes back; a read the run has no credentials for just refuses."""
+    from relaycheck.contract.signing_auth import admin_operations
+
+    specs = signed_operations(document)
+    counts: dict[str, Counter[Any]] = {key: Counter() for key in keys}
+    for path, method, op, item in iter_operations(document):
+        label = f"GET {path}"
+        if method != "get" or _PARAMETER.search(path) or admin_operations([label]):
+            continue
+        if not keys & _success_keys(document, op):
+            continue
+        params = [resolve(document, p) for p in [*(item.get("parameters") or []), *(op.get("parameters") or [])]]
+        request = prepare(base_request(document, path, method, op, params, signer=signer, spec=specs.get(label)),
+                          signer, specs)
+        exchange, body, _, _ = send(client, base_url, request)
+        if exchange.status is None or not 200 <= exchange.status < 300:
+            continue
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            continue
+        for key, value in _walk(answer.get("data") if isinstance(answer, Mapping) and "data" in answer else answer):
+            if key.lower() in counts:
+                counts[key.lower()][value] += 1
+    return counts

@@ -38,6 +38,7 @@ import io
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +90,22 @@ OPERATIONS = (
     "DELETE /v1/worker/{version}",
     "GET /v2/incentive/nodes/all",
 )
+JOIN_V2 = "POST /v2/node/{address}/join"
+#: Operations the walk adds where the document has them (the 24ffc26 line): the node joins through v2
+#: and synchronises its capabilities, the creator reads the selected node, the node reports a diagnostic.
+OPERATIONS_V2 = (
+    JOIN_V2,
+    "POST /v2/node/{address}/capabilities",
+    "GET /v1/inference_tasks/{task_id_commitment}/selected_node",
+    "POST /v2/tasks/{task_id_commitment}/node_error",
+)
+#: A node's stake on the public network (the Relay's default ``stake_amount``, 400 CNX).
+NODE_STAKE = 400 * 10**18
+#: Keys under which the Relay's answers carry a network name and a node operator's own stake.
+NETWORK_KEY = "network"
+STAKE_KEYS = ("operator_staking", "operator_stake_amount")
+#: Candidates of each kind a v2 join tries, and joins at most, before the walk gives up with a note.
+JOIN_CANDIDATES, MAX_JOINS = 3, 6
 
 
 class _Stop(Exception):
@@ -159,6 +176,7 @@ class Lifecycle:
         self.operations = operations
         self.result = result if result is not None else LifecycleResult()
         self.last: RecordedExchange | None = None
+        self.last_body = b""
         # A GPU name of this run only: the Relay can dispatch the run's tasks to no other node.
         self.gpu = f"relaycheck lifecycle GPU {secrets.token_hex(4)}"
 
@@ -175,13 +193,16 @@ class Lifecycle:
         multipart: list[tuple[str, tuple[str, bytes, str]]] | None = None,
         setup: bool = False,
         reject: str | None = None,
+        attempt: bool = False,
     ) -> Any:
         """Sign (when the operation is signed) and send one request; its JSON ``data`` when accepted,
         else stop the flow.
 
         ``setup``: a refusal (4xx) means the target is not configured for the flow (a note);
         otherwise it is a ``lifecycle_accepted`` finding. ``reject``: the step MUST instead be
-        refused with 400 naming that field (``lifecycle_rejected`` when it is not).
+        refused with 400 naming that field (``lifecycle_rejected`` when it is not). ``attempt``: one of
+        several candidate requests; a refusal returns None (``self.last`` holds the answer) for the
+        caller to try the next one.
         """
         if label not in self.labels:
             raise _Stop(f"{label}: not an operation of the document")
@@ -233,6 +254,7 @@ class Lifecycle:
             response_body_b64=b64(response.content[:65536]), elapsed_s=received - sent,
         )
         self._record(label, exchange)
+        self.last_body = response.content
         self._judge(label, description, request, exchange, body=response.content, sent=sent, received=received)
         status = response.status_code
         if reject is not None:
@@ -254,6 +276,8 @@ class Lifecycle:
                 except (ValueError, AttributeError):
                     return None
             return response.content
+        if attempt:
+            return None
         if setup and status == 400 and validation_refused(response.content):
             # The target's configuration refuses with a state answer (funds, task schema); a
             # validator tag or a parse error on this signed, funded, valid request is the Relay's fault.
@@ -311,12 +335,81 @@ class Lifecycle:
 
     def join(self) -> None:
         address = self.actor.address
-        self.step("POST /v1/node/{address}/join", f"a node joining with {self.gpu!r}",
-                  path_parameters={"address": address},
-                  body={"gpu_name": self.gpu, "gpu_vram": 24, "model_ids": [SD_MODEL, LLM_MODEL], "version": "2.5.2"},
-                  setup=True)
+        node = {"gpu_name": self.gpu, "gpu_vram": 24, "model_ids": [SD_MODEL, LLM_MODEL], "version": "2.5.2"}
+        if self._body_declares(JOIN_V2, NETWORK_KEY):
+            self.join_v2(node)
+        else:
+            self.step("POST /v1/node/{address}/join", f"a node joining with {self.gpu!r}",
+                      path_parameters={"address": address}, body=node, setup=True)
         self.step("POST /v1/node/{address}/version", "the joined node's new version",
                   path_parameters={"address": address}, body={"version": "2.5.3"})
+        if "POST /v2/node/{address}/capabilities" in self.labels:
+            self.step("POST /v2/node/{address}/capabilities", "the joined node's complete capabilities",
+                      path_parameters={"address": address}, body={**node, "version": "2.5.3"})
+
+    def _body_declares(self, label: str, name: str) -> bool:
+        """The operation is served and its signed body has the property ``name``: v2 join names its
+        network from the 24ffc26 line on (2.5's v2 join has none, and 2.5 nodes join through v1)."""
+        spec = self.specs.get(label)
+        return label in self.labels and spec is not None and any(
+            f.location == "body" and f.name == name for f in spec.fields)
+
+    def join_candidates(self) -> tuple[list[str], list[int]]:
+        """The networks and stakes a v2 join offers, from what the Relay itself publishes.
+
+        Networks: the values under ``network`` in the Relay's own answers (node lists, withdrawal
+        networks, delegations), the most frequent first: the network most nodes are on is the one
+        the Relay most surely takes. Stakes: the Relay compares ``staking`` with what the chain says
+        the address has staked, which only the chain knows. The walk offers first 0, which v2 join
+        replaces by the Relay's own ``stake_amount`` (api/v2/nodes/join.go:105-109), the stake a node
+        is configured to put up; then the operator stakes the Relay reports of its nodes
+        (``operator_staking``, ``operator_stake_amount``) that several nodes share (a configured
+        amount, where a stake only one node has is that node's own), the most common first; last the
+        public network's ``stake_amount`` (``NODE_STAKE``) spelt out. An actor the target's chain
+        knows no such stake of is not joined: a run note, not a finding."""
+        from relaycheck.contract.discovery import published
+
+        counts = published(self.client, self.base_url, self.document, self.payer,
+                           frozenset({NETWORK_KEY, *STAKE_KEYS}))
+        networks = [str(v) for v, _ in counts[NETWORK_KEY].most_common() if isinstance(v, str)]
+        stakes: Counter[int] = Counter()
+        for key in STAKE_KEYS:
+            for value, n in counts[key].items():
+                amount = _wei(value)
+                if amount:
+                    stakes[amount] += n
+        ranked = [0, *(v for v, n in stakes.most_common(JOIN_CANDIDATES) if n > 1)]
+        if NODE_STAKE not in ranked:
+            ranked.append(NODE_STAKE)
+        return networks[:JOIN_CANDIDATES], ranked
+
+    def join_v2(self, node: Mapping[str, Any]) -> None:
+        """Join with each candidate network and stake until one is accepted: a refusal naming
+        ``network`` moves on to the next network, one naming ``staking`` (or an unnamed chain error)
+        to the next stake; any other refusal ends the walk with a note."""
+        networks, stakes = self.join_candidates()
+        if not networks:
+            raise _Stop(f"{JOIN_V2}: the Relay's answers name no network to join")
+        tried: list[str] = []
+        for network in networks:
+            for stake in stakes:
+                if len(tried) >= MAX_JOINS:
+                    break
+                tried.append(f"{network}/{stake}")
+                self.step(JOIN_V2, f"a node joining {network!r} staking {stake} with {self.gpu!r}",
+                          path_parameters={"address": self.actor.address},
+                          body={**node, "network": network, "staking": str(stake)}, attempt=True)
+                status = self.last.status if self.last is not None else None
+                if status is not None and 200 <= status < 300:
+                    return
+                named = (_field_name(self.last_body) or "").lower()
+                if named == "network":
+                    break
+                if status is None or (named not in ("staking", "") and status < 500):
+                    raise _Stop(f"{JOIN_V2} (network {network!r}, staking {stake}) refused with {status}: "
+                                f"{self.last_body[:200].decode(errors='replace')}")
+        raise _Stop(f"{JOIN_V2}: no network and stake the Relay publishes was accepted (tried {', '.join(tried)}); "
+                    f"the walk's node stakes on the target's chain first")
 
     def _new_task(self, task_type: int, model: str, gpu: str, task_args: str,
                   checkpoint: bytes | None = None, *, creator: Signer | None = None) -> _Task:
@@ -355,6 +448,9 @@ class Lifecycle:
                               checkpoint=checkpoint)
         path = {"task_id_commitment": task.commitment}
         self._dispatched(task)
+        if "GET /v1/inference_tasks/{task_id_commitment}/selected_node" in self.labels:
+            self.step("GET /v1/inference_tasks/{task_id_commitment}/selected_node",
+                      "the creator reading the node its task runs on", path_parameters=path)
         got = self.step("GET /v1/inference_tasks/{task_id_commitment}/checkpoint", "the node reading the checkpoint",
                         path_parameters=path)
         if got != checkpoint:
@@ -397,6 +493,15 @@ class Lifecycle:
     def llm_task_error(self) -> None:
         task = self._new_task(TASK_LLM, LLM_MODEL, self.gpu, json.dumps({"messages": []}))
         self._dispatched(task)
+        if "POST /v2/tasks/{task_id_commitment}/node_error" in self.labels:
+            self.step("POST /v2/tasks/{task_id_commitment}/node_error", "the selected node's diagnostic",
+                      path_parameters={"task_id_commitment": task.commitment}, body={
+                          "node_address": self.actor.address, "task_id_commitment": task.commitment,
+                          "task_args": json.dumps({"messages": []}), "error_type": "RuntimeError",
+                          "message": "relaycheck lifecycle: a diagnostic", "stack_trace": "no traceback",
+                          "gpu_count": 1, "gpu_model": self.gpu, "gpu_vram_mb": 24 * 1024,
+                          "executor_mode": "device_map", "captured_at": int(time.time()),
+                      })
         self.step("POST /v1/inference_tasks/{task_id_commitment}/task_error", "the node reporting a task error",
                   path_parameters={"task_id_commitment": task.commitment}, body={"task_error": 1})
         # The creator's validation ends the task (aborted, fee refunded) and frees the node.
@@ -467,6 +572,14 @@ def _field_name(body: bytes) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _wei(value: Any) -> int:
+    """A stake the Relay wrote as a decimal wei string or integer; 0 when it is neither."""
+    try:
+        return max(int(str(value)), 0)
+    except ValueError:
+        return 0
+
+
 def _form_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -532,7 +645,7 @@ def run_lifecycle(
 
     ``funded_keys``: actor keys the target funded already (one per attempt), for a Relay that has no
     transfer operation to fund a fresh actor with."""
-    if not operations & set(OPERATIONS):
+    if not operations & {*OPERATIONS, *OPERATIONS_V2}:
         return LifecycleResult()
     result = LifecycleResult()
     with bounded.client(timeout, base_url=base_url) as client:
