@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from relaycheck.contract.lifecycle import OPERATIONS
+from relaycheck.contract.lifecycle import NODE_STAKE, OPERATIONS, OPERATIONS_V2, Lifecycle
 from relaycheck.fixture import FixtureRelay
 from tests.plugins.contract import GateRun, RunGate, run_contract
 from tests.plugins.relay import spare_signer
@@ -143,3 +143,89 @@ def test_task_fee_left_out(both: dict[str, str], relay_http: httpx.Client) -> No
         f"a create without task_fee MUST be rejected as required: {answers['conforming'].text}"
     assert answers["as-is-2.5"].status_code == 200, \
         f"2.5 takes a create without task_fee as a zero fee: {answers['as-is-2.5'].text}"
+
+
+# --- the walk on Relay 24ffc26 -------------------------------------------------------------------------
+
+V24 = ("--relay-version", "24ffc26")
+#: The task lifecycle the walk's own node takes part in: each step needs the task dispatched to it.
+V24_TASK_STEPS = (
+    "GET /v1/inference_tasks/{task_id_commitment}/checkpoint",
+    "POST /v1/inference_tasks/{task_id_commitment}/score",
+    "POST /v1/inference_tasks/validate",
+    "POST /v1/inference_tasks/{task_id_commitment}/results",
+    "GET /v1/inference_tasks/{task_id_commitment}/results/{index}",
+    "GET /v1/inference_tasks/{task_id_commitment}/results/checkpoint",
+    "POST /v1/inference_tasks/{task_id_commitment}/task_error",
+)
+V24_WALKED = (*OPERATIONS_V2, *V24_TASK_STEPS, "POST /v1/node/{address}/version", "POST /v1/node/{address}/quit")
+
+
+@pytest.fixture(scope="module")
+def v24_walk(tmp_path_factory: pytest.TempPathFactory) -> GateRun:
+    operations = [op for op in (*OPERATIONS, *OPERATIONS_V2) if op != "POST /v1/balance/{from}/transfer"]
+    return run_contract([*V24, *LIFECYCLE_ONLY, *_include(operations), "--max-examples", "1"],
+                        tmp_path_factory.mktemp("v24-walk"))
+
+
+@pytest.mark.parametrize("operation", V24_WALKED)
+def test_lifecycle_on_24ffc26_reaches_operation(v24_walk: GateRun, operation: str) -> None:
+    row = next(o for o in v24_walk.summary["operations"] if o["operation"] == operation)
+    assert row["requests_by_phase"].get("probe:lifecycle"), f"the lifecycle on 24ffc26 MUST send {operation}"
+    assert row["2xx"] > 0, f"{operation} MUST be accepted in the state the 24ffc26 walk builds: {row}"
+    findings = [f["message"] for f in v24_walk.summary["findings"] if f["operation"] == operation]
+    assert not findings, f"{operation} MUST pass the 24ffc26 walk on conforming: {findings}"
+
+
+def test_lifecycle_on_24ffc26_joins_once_through_v2(v24_walk: GateRun) -> None:
+    assert v24_walk.code == 0, v24_walk.output
+    lifecycle_notes = [n for n in v24_walk.summary["notes"] if "strict rule" not in n]
+    assert lifecycle_notes == [], f"every flow MUST run to its end on the conforming 24ffc26 fixture: {lifecycle_notes}"
+    rows = {o["operation"]: o for o in v24_walk.summary["operations"]}
+    assert rows["POST /v2/node/{address}/join"]["requests_by_phase"]["probe:lifecycle"] == 1, (
+        "the Relay's own stake_amount (staking 0) on the network its nodes publish MUST be accepted at the first join")
+    assert not rows["POST /v1/node/{address}/join"]["requests_by_phase"].get("probe:lifecycle"), (
+        "a document whose v2 join names the network MUST see the walk join through v2")
+
+
+def test_lifecycle_on_24ffc26_join_refused_is_a_note(tmp_path: Path) -> None:
+    """A Relay that refuses the walk's join (here: every signature) stops it with a note, never a 2xx."""
+    run = run_contract([*V24, *LIFECYCLE_ONLY, *_include(V24_WALKED), "--max-examples", "1",
+                        "--fault", "valid-signature-rejected"], tmp_path)
+    assert any(note.startswith("POST /v2/node/{address}/join") for note in run.summary["notes"]), run.summary["notes"]
+    rows = {o["operation"]: o for o in run.summary["operations"]}
+    assert rows["POST /v2/tasks/{task_id_commitment}/node_error"]["2xx"] == 0, \
+        "a walk whose node never joined MUST show no 2xx for node_error"
+    assert not [f for f in run.summary["findings"] if f["phase"] == "probe:lifecycle"], \
+        "a refused join MUST be a run note, not a finding"
+
+
+def test_join_candidates_come_from_the_relays_answers(v24_relay_document: tuple[str, dict[str, Any]]) -> None:
+    url, document = v24_relay_document
+    with httpx.Client() as client:
+        walk = Lifecycle(client, url, document, spare_signer(), None, seed=1, operations=set())
+        networks, stakes = walk.join_candidates()
+    assert networks and set(networks) <= _published_networks(url), (
+        f"the v2 join MUST offer networks the Relay itself publishes: {networks}")
+    assert stakes[0] == 0, "the first stake offered MUST be 0, which the Relay replaces by its own stake_amount"
+    assert stakes[-1] == NODE_STAKE
+
+
+def _published_networks(url: str) -> set[str]:
+    found: set[str] = set()
+    for path in ("/v1/network/withdraw_config", "/v2/delegated_staking/nodes", "/v1/network/nodes/data"):
+        stack: list[Any] = [httpx.get(url + path).json()]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                found.update(v for k, v in node.items() if k == "network" and isinstance(v, str))
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return found
+
+
+@pytest.fixture(scope="module")
+def v24_relay_document() -> Iterator[tuple[str, dict[str, Any]]]:
+    with FixtureRelay(relay_version="24ffc26") as v24:
+        yield v24.url, httpx.get(v24.url + "/openapi.json").json()

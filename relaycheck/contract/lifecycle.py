@@ -405,6 +405,13 @@ class Lifecycle:
                 named = (_field_name(self.last_body) or "").lower()
                 if named == "network":
                     break
+                if named not in ("staking", "") and validation_refused(self.last_body):
+                    # A validator tag on this signed request of the document's shape is the Relay's fault.
+                    self._finding(JOIN_V2, f"{TABLE}_accepted", RULE, f"{JOIN_V2} (network {network!r}, staking "
+                                  f"{stake}) refused as invalid input: {self.last_body[:200].decode(errors='replace')}",
+                                  request=RecordedRequest(operation=JOIN_V2, method="POST",
+                                                          path=JOIN_V2.split(" ", 1)[1]), exchange=self.last)
+                    raise _Stop()
                 if status is None or (named not in ("staking", "") and status < 500):
                     raise _Stop(f"{JOIN_V2} (network {network!r}, staking {stake}) refused with {status}: "
                                 f"{self.last_body[:200].decode(errors='replace')}")
