@@ -8,16 +8,22 @@ roles, and judges every answer like the other probes. The walk acts as a fresh a
 its funds) is left as the bounds and signature probes expect it:
 
 0. the signer transfers the actor its stake and fees;
-1. the actor joins as a node with a GPU name no other node has, and updates its version;
+1. the actor joins as a node with a GPU name no other node has, and updates its version. Where the
+   document's v2 join names a ``network`` (24ffc26), it joins through v2 with a network and stake
+   the Relay publishes (``Lifecycle.join_candidates`` says which) and then sends its complete
+   capabilities (``POST /v2/node/{address}/capabilities``);
 2. task A, an SD fine-tune (LoRA) task requiring that GPU, is created with an input checkpoint, so
    the Relay can only dispatch it to the actor's node; the node downloads the checkpoint, submits
    a score, the creator validates it (VRF proof over the sampling seed), the node uploads the
-   result image and checkpoint, the creator downloads both;
-3. task B, an LLM task for the same node: the node reports a task error;
+   result image and checkpoint, the creator downloads both (where served, the creator first reads
+   the task's selected node);
+3. task B, an LLM task for the same node: the node reports a task error (where served, a v2
+   diagnostic first, ``POST /v2/tasks/{task_id_commitment}/node_error``);
 4. task C requires a GPU nobody has, so it stays queued: the creator aborts it (reason 7,
    CreatorCancelled, where the document is of the 24ffc26 line, which takes no other). A Relay
-   without the transfer route (24ffc26) cannot fund the actor: there the signer creates, reads and
-   aborts task C itself, and the node flows are left out;
+   without the transfer route (24ffc26) cannot fund the actor: unless the target funded it at start
+   (the embedded fixture relay does), the signer creates, reads and aborts task C itself, and the
+   node flows are left out;
 5. the node pauses, resumes and quits (the signer leaves no joined node behind for the other probes,
    whose own join controls need it);
 6. a worker version of this run only: leaving before joining is refused (400 naming ``version``),
