@@ -183,6 +183,7 @@ class Lifecycle:
         self.result = result if result is not None else LifecycleResult()
         self.last: RecordedExchange | None = None
         self.last_body = b""
+        self.last_request: RecordedRequest | None = None
         # A GPU name of this run only: the Relay can dispatch the run's tasks to no other node.
         self.gpu = f"relaycheck lifecycle GPU {secrets.token_hex(4)}"
 
@@ -224,6 +225,7 @@ class Lifecycle:
                 b = signed.body
         request = RecordedRequest(operation=label, method=method, path=path, path_parameters=params,
                                   query=list(q.items()), body=b, has_body=b is not None and multipart is None)
+        self.last_request = request
         url = request.url(self.base_url)
         headers: dict[str, str] = {}
         content: bytes | None = None
@@ -415,10 +417,11 @@ class Lifecycle:
                     # A validator tag on this signed request of the document's shape is the Relay's fault.
                     self._finding(JOIN_V2, f"{TABLE}_accepted", RULE, f"{JOIN_V2} (network {network!r}, staking "
                                   f"{stake}) refused as invalid input: {self.last_body[:200].decode(errors='replace')}",
-                                  request=RecordedRequest(operation=JOIN_V2, method="POST",
-                                                          path=JOIN_V2.split(" ", 1)[1]), exchange=self.last)
+                                  request=self.last_request or RecordedRequest(operation=JOIN_V2, method="POST",
+                                                                               path=JOIN_V2.split(" ", 1)[1]),
+                                  exchange=self.last)
                     raise _Stop()
-                if status is None or (named not in ("staking", "") and status < 500):
+                if status is None or (named != "staking" and status < 500):
                     raise _Stop(f"{JOIN_V2} (network {network!r}, staking {stake}) refused with {status}: "
                                 f"{self.last_body[:200].decode(errors='replace')}")
         raise _Stop(f"{JOIN_V2}: no network and stake the Relay publishes was accepted (tried {', '.join(tried)}); "
