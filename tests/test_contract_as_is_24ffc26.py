@@ -59,8 +59,9 @@ MISSED = {
     "create-task-nil-pointer-panic": (
         "masked: the gate's valid create-task request omits min_vram/required_gpu/... (optional in the "
         "document) but its task_args (\"relaycheck\", a string as declared) is not JSON, so the Relay "
-        "answers task-args-not-json-500 first; not_a_server_error catches it once a control request "
-        "carries JSON task_args (a strict rule: task_args is a JSON document)"),
+        "answers task-args-not-json-500 first; not_a_server_error catches it once the control request "
+        "carries task_args the Relay's task-args schema accepts for its task_type (probes._NAMED_VALUES "
+        "has no such value; the document only says string)"),
     "create-task-unknown-type-500": (
         "masked the same way (task_args is refused before task_type is priced); not_a_server_error "
         "catches it with JSON task_args and task_type 3"),
