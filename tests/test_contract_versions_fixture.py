@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from relaycheck.contract.coverage import coverage_line, status_coverage
-from relaycheck.contract.discovery import Discovery, Seen, candidates, harvest, with_examples
+from relaycheck.contract.discovery import Discovery, Pool, candidates, harvest, joint_candidates, with_examples
 from relaycheck.schema import iter_operations, load_schema
 from tests.plugins.contract import GateRun, run_contract
 
@@ -52,15 +52,45 @@ def test_full_coverage_names_no_operation() -> None:
 
 
 def test_an_id_comes_from_the_list_of_the_same_collection() -> None:
-    pool: dict[str, list[Seen]] = {}
+    pool = Pool()
     harvest({"data": [{"id": 7, "address": "0xabc"}, {"id": 9}]}, "/v1/withdraw/list", pool)
     harvest({"data": {"items": [{"id": 41, "node_address": "0xdef"}]}}, "/v2/admin/pending_slashes", pool)
-    assert candidates("id", "/v1/withdraw/{id}/fulfill", pool) == [7, 9]
-    assert candidates("pending_slash_id", "/v2/admin/pending_slashes/{pending_slash_id}", pool) == [41]
+    assert candidates("id", "/v1/withdraw/{id}/fulfill", pool.scalars) == [7, 9]
+    assert candidates("pending_slash_id", "/v2/admin/pending_slashes/{pending_slash_id}", pool.scalars) == [41]
     # No list shares the path: a bare id elsewhere means nothing here.
-    assert candidates("slash_event_id", "/v2/admin/slashes/events/{slash_event_id}", pool) == []
+    assert candidates("slash_event_id", "/v2/admin/slashes/events/{slash_event_id}", pool.scalars) == []
     # Addresses of any kind serve an address parameter; the parameter's own name first.
-    assert candidates("node_address", "/v1/x/{node_address}", pool) == ["0xdef", "0xabc"]
+    assert candidates("node_address", "/v1/x/{node_address}", pool.scalars) == ["0xdef", "0xabc"]
+
+
+def test_values_of_one_object_are_tried_together() -> None:
+    """A delegation exists for one (user, node, network) triple: taken apart, the three values
+    would be paired with others' and answer 404."""
+    pool = Pool()
+    harvest({"data": {"delegations": [{"user_address": "0xu1", "node_address": "0xn1", "network": "a"},
+                                      {"user_address": "0xu2", "node_address": "0xn2", "network": "b"}]}},
+            "/v2/delegated_staking/nodes/{address}/delegations", pool)
+    harvest({"data": [{"node_address": "0xn3", "network": "c"}]}, "/v2/incentive/delegations", pool)
+    text = {"type": "string"}
+    params = {"user_address": ("path", text), "node_address": ("query", text), "network": ("query", text),
+              "page": ("query", {"type": "integer"})}
+    joint = joint_candidates("/v1/delegator/{user_address}/delegation", params, pool.records)
+    assert joint == [{"user_address": "0xu1", "node_address": "0xn1", "network": "a"},
+                     {"user_address": "0xu2", "node_address": "0xn2", "network": "b"}], joint
+    # An object naming none of the path parameters says nothing about which path exists.
+    assert joint_candidates("/v1/x/{address}", {"address": ("path", text), "network": ("query", text)},
+                            pool.records) == []
+
+
+def test_joint_values_share_one_example_name() -> None:
+    document = load_schema("relay-24ffc26").document
+    label = "GET /v1/delegator/{user_address}/delegation"
+    combo = {"user_address": "0x" + "1" * 40, "node_address": "0x" + "2" * 40, "network": "dymension"}
+    augmented = with_examples(document, Discovery(joint={label: [combo]}))
+    params = augmented["paths"]["/v1/delegator/{user_address}/delegation"]["get"]["parameters"]
+    for name, value in combo.items():
+        declared = next(p for p in params if p["name"] == name)
+        assert declared["examples"]["joint_1"] == {"value": value}, declared
 
 
 def test_found_values_become_examples_of_the_path_parameters() -> None:
