@@ -7,9 +7,10 @@ path (``["data", "[]", "balance"]``; ``"[]"`` steps into array items) reached th
 ``replace`` the schema. On a parameter itself (no ``at``), ``set`` may also hold ``"required": true``:
 a boolean ``required`` is a Parameter Object field (a schema's ``required`` is a list), so it is
 written on the parameter, not on its schema. What spans parameters (one of two parameters must be
-given) has no place in OpenAPI 3.0 parameters and so none here. Rules carry the Relay versions they were established for. A ``replace``
-rule about a whole response the operation does not declare (``"response": "404"``, no ``at``)
-declares that response: a status the server answers that the document leaves out.
+given) has no place in OpenAPI 3.0 parameters and so none here. Rules carry the Relay versions
+they were established for. A ``replace`` rule about a whole response the operation does not
+declare (``"response": "404"``, no ``at``) declares that response: a status the server answers that
+the document leaves out.
 
 Applied to the served document, each rule is one of:
 
