@@ -181,3 +181,24 @@ def test_huge_page_answers_200(relays: tuple[FixtureRelay, FixtureRelay], http: 
     answer = http.get(relay.url + path, params=params, headers=headers)
     assert answer.status_code == 200, \
         f"GET {template} MUST answer 200 for {params}: Go's offset wraps and gorm drops a negative one ({answer.text})"
+
+
+# --- strict rules: a parameter declared required ----------------------------------------------------
+
+
+def test_strict_rule_parameter_required_is_written_on_the_parameter() -> None:
+    from relaycheck.contract.strict_rules import parse_rule, strict_document
+
+    published = {"openapi": "3.0.3", "paths": {"/x": {"get": {"parameters": [
+        {"name": "model", "in": "query", "schema": {"type": "string"}}], "responses": {}}}}}
+    rule = parse_rule({"id": "r", "rule": "MUST require model", "versions": ["24ffc26"],
+                       "subject": {"operation": "GET /x", "parameter": {"name": "model", "in": "query"}},
+                       "set": {"required": True, "pattern": "\\S"}})
+    applied = strict_document(published, "24ffc26", [rule])
+    param = applied.document["paths"]["/x"]["get"]["parameters"][0]
+    assert applied.outcomes[0].state == "applied"
+    assert param["required"] is True and param["schema"] == {"type": "string", "pattern": "\\S"}, \
+        "a boolean required MUST land on the Parameter Object, the rest on its schema"
+    assert "required" not in published["paths"]["/x"]["get"]["parameters"][0], "the published document MUST stay"
+    again = strict_document(applied.document, "24ffc26", [rule])
+    assert again.outcomes[0].state == "satisfied", "a document that already requires it MUST satisfy the rule"
