@@ -333,7 +333,10 @@ def test_model_reads(v24: FixtureRelay, http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("query", "field", "message"), [
-    ({}, "model", "a model name must be given"),
+    ({}, "model", "required"),
+    ({"model": " \u3000", "min_vram": 8}, "model", "required"),
+    ({"model": "m", "min_vram": 1 << 63}, "min_vram", f"must be at most {(1 << 63) - 1}"),
+    ({"model": "m", "gpu_name": "A", "gpu_vram": 1 << 63}, "gpu_vram", f"must be at most {(1 << 63) - 1}"),
     ({"model": "m", "quantize_bits": -1, "min_vram": 8}, "quantize_bits", "must be unsigned"),
     ({"model": "m", "min_vram": 8, "gpu_vram": 8}, "min_vram", "must not be combined with gpu_name or gpu_vram"),
     ({"model": "m", "min_vram": 0}, "min_vram", "must be a positive integer"),
@@ -413,11 +416,37 @@ def test_incentive_nodes_v2(v24: FixtureRelay, http: httpx.Client) -> None:
 
 
 def test_execution_time_required_fault(as_is: FixtureRelay, v24: FixtureRelay, http: httpx.Client) -> None:
-    for query, field in (({}, "model"), ({"model": "m"}, "min_vram")):
-        got = _error(http.get(as_is.url + "/v2/models/sd/execution-time", params=query))
-        assert got == (400, field, "required"), f"as-is-24ffc26 MUST answer 400 {field} required (fault)"
-        assert _error(http.get(v24.url + "/v2/models/sd/execution-time", params=query))[2] != "required", \
-            "the conforming relay MUST NOT refuse parameters the document declares optional as required"
+    query = {"model": "m"}
+    got = _error(http.get(as_is.url + "/v2/models/sd/execution-time", params=query))
+    assert got == (400, "min_vram", "required"), "as-is-24ffc26 MUST answer 400 min_vram required (fault)"
+    assert _error(http.get(v24.url + "/v2/models/sd/execution-time", params=query))[2] != "required", \
+        "the conforming relay MUST NOT call a rule across parameters no document can declare 'required'"
+    for relay in (as_is, v24):
+        assert _error(http.get(relay.url + "/v2/models/sd/execution-time", params={})) == (400, "model", "required"), \
+            "a missing model MUST answer 400 model required: the corrected document declares it required"
+
+
+def test_execution_time_uint64_vram_fault(as_is: FixtureRelay, v24: FixtureRelay, http: httpx.Client) -> None:
+    query = {"model": "m", "min_vram": 1 << 63}
+    assert http.get(as_is.url + "/v2/models/llm/execution-time", params=query).status_code == 200, \
+        "as-is-24ffc26 MUST accept min_vram past int64 (*uint64 binding, fault execution-time-uint64-vram)"
+    assert _error(http.get(v24.url + "/v2/models/llm/execution-time", params=query))[:2] == (400, "min_vram"), \
+        "the conforming relay MUST refuse min_vram past the int64 the document declares"
+
+
+def test_execution_time_strict_rules() -> None:
+    from relaycheck.contract.strict_rules import strict_document
+    from relaycheck.paths import SNAPSHOT_DIR
+
+    published = json.loads((SNAPSHOT_DIR / "relay-24ffc26.openapi.json").read_bytes())
+    strict = strict_document(published, "24ffc26").document
+    for kind in ("sd", "llm"):
+        params = {p["name"]: p for p in strict["paths"][f"/v2/models/{kind}/execution-time"]["get"]["parameters"]}
+        assert params["model"].get("required") is True, f"the strict document MUST declare model required ({kind})"
+        assert not params["min_vram"].get("required"), \
+            "min_vram MUST stay optional: gpu_name+gpu_vram may replace it, which no parameter list can say"
+    published_params = published["paths"]["/v2/models/llm/execution-time"]["get"]["parameters"]
+    assert not any(p.get("required") for p in published_params), "the published document MUST stay unchanged"
 
 
 def test_chain_error_fault(as_is: FixtureRelay, http: httpx.Client) -> None:

@@ -4,9 +4,13 @@ A rule's subject is an operation (``METHOD /path/template`` or an operationId) a
 parameter (name and location), the JSON request body or a response (by status), plus a property
 path (``["data", "[]", "balance"]``; ``"[]"`` steps into array items) reached through ``$ref`` and
 ``allOf``. A rule says what the subject MUST be: ``set`` keywords, ``require`` properties, or
-``replace`` the schema. Rules carry the Relay versions they were established for. A ``replace``
-rule about a whole response the operation does not declare (``"response": "404"``, no ``at``)
-declares that response: a status the server answers that the document leaves out.
+``replace`` the schema. On a parameter itself (no ``at``), ``set`` may also hold ``"required": true``:
+a boolean ``required`` is a Parameter Object field (a schema's ``required`` is a list), so it is
+written on the parameter, not on its schema. What spans parameters (one of two parameters must be
+given) has no place in OpenAPI 3.0 parameters and so none here. Rules carry the Relay versions
+they were established for. A ``replace`` rule about a whole response the operation does not
+declare (``"response": "404"``, no ``at``) declares that response: a status the server answers that
+the document leaves out.
 
 Applied to the served document, each rule is one of:
 
@@ -335,7 +339,28 @@ def _member_with(document: Mapping[str, Any], get: Any, node: Any, has: Any) -> 
     return None
 
 
-def _satisfied(document: Mapping[str, Any], rule: StrictRule, node: Any) -> bool:
+def _parameter_fields(rule: StrictRule) -> dict[str, Any]:
+    """The ``set`` entries that belong to the Parameter Object rather than to its schema."""
+    if rule.subject.kind != "parameter" or rule.subject.at:
+        return {}
+    return {k: v for k, v in rule.set.items() if k == "required" and isinstance(v, bool)}
+
+
+def _schema_rule(rule: StrictRule) -> StrictRule:
+    fields = _parameter_fields(rule)
+    if not fields:
+        return rule
+    return StrictRule(id=rule.id, rule=rule.rule, subject=rule.subject, versions=rule.versions,
+                      set={k: v for k, v in rule.set.items() if k not in fields}, require=rule.require,
+                      replace=rule.replace)
+
+
+def _satisfied(document: Mapping[str, Any], rule: StrictRule, node: Any, holder: Any = None) -> bool:
+    fields = _parameter_fields(rule)
+    if fields:
+        if not isinstance(holder, Mapping) or any(holder.get(k, False) != v for k, v in fields.items()):
+            return False
+        rule = _schema_rule(rule)
     flat = flatten(document, node)
     if rule.replace is not None and normalized(document, node) != normalized(document, rule.replace):
         return False
@@ -406,12 +431,15 @@ def strict_document(published: Mapping[str, Any], version: str | None,
             outcomes.append(RuleOutcome(rule, "inapplicable", operation=label,
                                         reason=f"the subject declares no {', '.join(missing)}"))
             continue
-        if _satisfied(writer.root, rule, parent[key]):
+        if _satisfied(writer.root, rule, parent[key], parent):
             outcomes.append(RuleOutcome(rule, "satisfied", operation=label))
             continue
         owned = _holder(writer, writer.root, rule.subject)
         assert owned is not None
-        _write(writer, owned[0], owned[1], rule)
+        owned[0].update(_parameter_fields(rule))
+        schema_rule = _schema_rule(rule)
+        if schema_rule.set or schema_rule.require or schema_rule.replace is not None:
+            _write(writer, owned[0], owned[1], schema_rule)
         outcomes.append(RuleOutcome(rule, "applied", operation=label))
     return StrictResult(document=writer.root, outcomes=outcomes)
 
