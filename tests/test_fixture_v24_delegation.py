@@ -222,3 +222,22 @@ def test_admin_scores_are_four_decimal_cnx(v24: FixtureRelay, http: httpx.Client
                 "max_staking"):
         whole, _, frac = data[key].partition(".")
         assert whole.isdigit() and len(frac) == 4 and frac.isdigit(), f"{key} MUST be CNX with exactly 4 decimals"
+
+
+def _operator_stakes(http: httpx.Client, relay: FixtureRelay) -> list[int]:
+    stakes: list[int] = []
+    page = 1
+    while True:
+        nodes = _data(_get(http, relay, "/v2/delegated_staking/nodes", page=page, page_size=100))["nodes"]
+        stakes += [int(n["operator_staking"]) for n in nodes]
+        if len(nodes) < 100:
+            return stakes
+        page += 1
+
+
+def test_quit_node_operator_staking_fault_fires_and_stays_quiet(v24: FixtureRelay, v24_as_is: FixtureRelay,
+                                                                 http: httpx.Client) -> None:
+    assert min(_operator_stakes(http, v24)) >= 0, \
+        "GET /v2/delegated_staking/nodes MUST NOT list a negative operator_staking on the corrected Relay"
+    assert min(_operator_stakes(http, v24_as_is)) < 0, \
+        "fault quit-node-negative-operator-staking MUST list a quit node's operator stake below zero"
