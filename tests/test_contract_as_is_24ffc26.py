@@ -52,6 +52,8 @@ CAUGHT = [
     # Only a version that exists at count 0 underflows: the stateful phase's join -> quit -> quit
     # (links.json: QuitJoinedWorker, QuitWorkerAgain).
     ("worker-count-underflow-500", "DELETE /v1/worker/{version}", "not_a_server_error", "out of range"),
+    ("admin-slash-quit-node-500", "POST /v2/admin/nodes/slash", "not_a_server_error", "node has already quit"),
+    ("json-null-as-zero", "POST /v2/admin/nodes/slash", "negative_data_rejection", ""),
 ]
 
 #: Real defects the HTTP gate does not report, each with why and what would catch it.
@@ -84,6 +86,14 @@ MISSED = {
     "node-apr-zero": (
         "the answer is inside the contract (zeros are valid numbers); only a cross-operation consistency "
         "check (GET /v2/node/{a} APR == GET /v2/delegated_staking/nodes/{a} APR) would see it"),
+    "quit-node-negative-operator-staking": (
+        "quit nodes are listed last (status_rank) and a short run reads the first page only; "
+        "response_schema_conformance (operator_staking is a decimal string, ^[0-9]+$) catches it on the "
+        "page that lists a quit node with delegations left"),
+    "execution-time-uint64-vram": (
+        "shows only on a request with a non-blank model, one VRAM bound past int64 and no conflicting one: "
+        "the default 120 s run's fuzzing sent it (negative_data_rejection on min_vram=2^63), this 3-example "
+        "run does not"),
     "task-fee-empty-labels": (
         "shows only when no task fee was paid in the last hour (the seeded relay has fees), and the "
         "document does not say labels are decimals: a strict rule on the labels plus an idle relay"),
