@@ -159,3 +159,124 @@ def test_relay_account_operations_are_signed_with_the_relays_key() -> None:
             path = "/v1/withdraw/{id}/fulfill"
 
     assert provider_class().get(_Case(), None) is relay, "the fuzzer MUST sign relay-account operations as the Relay"
+
+
+# --- requests signed beyond timestamp+signature: withdraw text, vesting items, the JWT's own account ---------
+
+WITHDRAW = "POST /v1/relay_account/{address}/withdraw"
+VESTING = "POST /v2/admin/vesting"
+GATE = Signer.generate()
+
+
+@pytest.fixture(scope="module")
+def funded_fixture() -> Iterator[FixtureRelay]:
+    from relaycheck.target import FIXTURE_FUND_WEI
+
+    with FixtureRelay(relay_version="24ffc26", seed=DEFAULT_SEED, nodes=20,
+                      fund={GATE.address: FIXTURE_FUND_WEI}) as relay:
+        yield relay
+
+
+class _Meta:
+    class generation:
+        class mode:
+            is_negative = False
+
+
+class _FuzzCase:
+    """What the auth provider reads and writes of a Schemathesis case (a positive one)."""
+
+    def __init__(self, method: str, path: str, path_parameters: dict[str, Any], body: Any = None) -> None:
+        self.method = method
+        self.operation = type("Operation", (), {"path": path})()
+        self.path_parameters, self.body = path_parameters, body
+        self.headers: dict[str, Any] = {}
+        self.query: dict[str, Any] = {}
+        self.meta = _Meta()
+
+    def send(self, base_url: str) -> httpx.Response:
+        path = self.operation.path
+        for name, value in self.path_parameters.items():
+            path = path.replace("{" + name + "}", str(value))
+        return httpx.request(self.method, base_url + path, headers=self.headers, params=self.query,
+                             json=self.body, timeout=10)
+
+
+def _gate_credentials(relay: FixtureRelay, operations: list[str], *, vesting: bool = True) -> Credentials:
+    from relaycheck.target import Target
+
+    document = load_schema("relay-24ffc26").document
+    config = GateConfig(base_url=relay.url, schema=load_schema("relay-24ffc26"), level=Level.STRICT, signer=GATE,
+                        report_dir=Path("unused"), admin_token=relay.admin_token,
+                        vesting_signer=Target(relay.url, relay).relay_signer() if vesting else None)
+    _credentials(config, document, operations, "24ffc26")
+    assert config.credentials is not None
+    # What discovery reads before fuzzing: the Relay's configured withdraw networks.
+    config.credentials.reads["GET /v1/network/withdraw_config"] = httpx.get(
+        relay.url + "/v1/network/withdraw_config", timeout=5).json()["data"]
+    return config.credentials
+
+
+@pytest.mark.fixture_relay
+def test_a_fuzzed_withdrawal_is_signed_so_the_relay_takes_it(funded_fixture: FixtureRelay) -> None:
+    credentials = _gate_credentials(funded_fixture, [WITHDRAW])
+    provider, _ = make_auth_provider(load_schema("relay-24ffc26").document, GATE, credentials)
+    # What the fuzzer generates from the schema: any address, amount, network.
+    case = _FuzzCase("POST", "/v1/relay_account/{address}/withdraw", {"address": "x"},
+                     {"amount": "abc", "benefit_address": "y", "network": "z", "timestamp": 1, "signature": "s"})
+    provider().set(case, provider().get(case, None), None)
+    assert case.path_parameters["address"] == GATE.address and case.body["benefit_address"] == GATE.address
+    networks = {row["network"] for row in credentials.reads["GET /v1/network/withdraw_config"]}
+    assert case.body["network"] in networks, "the withdrawal MUST name a network the Relay configures"
+    answer = case.send(funded_fixture.url)
+    assert answer.status_code == 200, f"{WITHDRAW} signed by the gate MUST be accepted (2xx); got {answer.text}"
+    assert isinstance(answer.json()["data"]["request_id"], int)
+
+
+@pytest.mark.fixture_relay
+def test_fuzzed_vesting_items_are_signed_by_the_vesting_signer(funded_fixture: FixtureRelay) -> None:
+    credentials = _gate_credentials(funded_fixture, [VESTING])
+    provider, _ = make_auth_provider(load_schema("relay-24ffc26").document, GATE, credentials)
+    items = [{"address": "", "total_amount": "-3", "start_time": 0, "duration_days": 0, "type": "x",
+              "admin_signature": "", "delegation_details": [{"node_address": "n"}]},
+             {"address": GATE.address, "total_amount": "+0012", "start_time": 1700000000, "duration_days": 30,
+              "type": " node ", "admin_signature": "s"}]
+    case = _FuzzCase("POST", "/v2/admin/vesting", {}, {"items": items})
+    provider().set(case, provider().get(case, None), None)
+    assert case.body["items"][1]["total_amount"] == "+0012", "a value the Relay accepts MUST be kept as generated"
+    answer = case.send(funded_fixture.url)
+    assert answer.status_code == 200, f"{VESTING} with items signed as the Relay checks MUST be accepted; {answer.text}"
+    assert answer.json()["data"]["count"] == 2
+
+    signed_by_gate = _FuzzCase("POST", "/v2/admin/vesting", {}, {"items": [dict(case.body["items"][1],
+                                                                                start_time=1700000001)]})
+    provider_gate, _ = make_auth_provider(load_schema("relay-24ffc26").document, GATE,
+                                          Credentials(admin_token=funded_fixture.admin_token,
+                                                      admin_operations=frozenset([VESTING]),
+                                                      vesting_signer=GATE,
+                                                      item_signatures=credentials.item_signatures))
+    provider_gate().set(signed_by_gate, GATE, None)
+    refused = signed_by_gate.send(funded_fixture.url)
+    assert refused.status_code == 400 and "invalid vesting signer" in refused.text, (
+        f"{VESTING} signed by another key MUST be refused: the item signature is what the Relay checks")
+
+
+def test_without_the_vesting_signers_key_the_gate_says_so() -> None:
+    config = GateConfig(base_url="http://127.0.0.1:1", schema=load_schema("relay-24ffc26"), level=Level.STRICT,
+                        signer=GATE, report_dir=Path("unused"), admin_token="t")
+    kept, notes = _credentials(config, load_schema("relay-24ffc26").document, [VESTING], "24ffc26")
+    assert kept == [VESTING]
+    assert any("needs the vesting signer's key" in n or "need the vesting signer's key" in n for n in notes), notes
+
+
+@pytest.mark.fixture_relay
+def test_income_stats_is_asked_for_the_jwts_own_account(funded_fixture: FixtureRelay) -> None:
+    credentials = _gate_credentials(funded_fixture, [INCOME])
+    assert credentials.jwt and credentials.jwt_address == GATE.address
+    provider, _ = make_auth_provider(load_schema("relay-24ffc26").document, GATE, credentials)
+    case = _FuzzCase("GET", "/v1/client/{address}/income/stats", {"address": "someone"})
+    case.query = {"count": 3}
+    provider().set(case, provider().get(case, None), None)
+    answer = case.send(funded_fixture.url)
+    assert answer.status_code == 200, f"{INCOME} MUST answer 2xx for the JWT's own account; got {answer.text}"
+    assert len(answer.json()["data"]["timestamps"]) == 3

@@ -61,6 +61,9 @@ class Discovery:
     examples: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     #: What each GET sent here answered (label -> status), for the provenance.
     sent: dict[str, int | None] = field(default_factory=dict)
+    #: The ``data`` of each GET's 2xx answer (label -> data): what the Relay configures, for requests
+    #: that must name it (signing_auth.from_read).
+    answers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"sources": dict(sorted(self.sent.items())),
@@ -210,7 +213,9 @@ def discover(
                 progressed = True
                 if exchange.status is not None and 200 <= exchange.status < 300:
                     with contextlib.suppress(ValueError):
-                        harvest(json.loads(body), path, pool)
+                        answer = json.loads(body)
+                        harvest(answer, path, pool)
+                        result.answers[label] = answer.get("data") if isinstance(answer, Mapping) else answer
             if not progressed:
                 break
     return _finish(result, document, operations, pool)
