@@ -9,6 +9,7 @@ assertions run against it directly.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -280,3 +281,71 @@ def test_income_stats_is_asked_for_the_jwts_own_account(funded_fixture: FixtureR
     answer = case.send(funded_fixture.url)
     assert answer.status_code == 200, f"{INCOME} MUST answer 2xx for the JWT's own account; got {answer.text}"
     assert len(answer.json()["data"]["timestamps"]) == 3
+
+
+# --- bounds probes: a declared refusal about the resource is not a refusal of the value ----------------------
+
+CHART = "GET /v2/delegated_staking/nodes/{address}/emission/chart"
+
+
+def _chart_probe() -> Any:
+    from relaycheck.contract import probes
+    from relaycheck.contract.findings import RecordedRequest
+
+    return probes.Probe("bounds", CHART, "weeks=1 (the minimum)",
+                        RecordedRequest(operation=CHART, method="GET", path="/v2/delegated_staking/nodes/{address}"
+                                        "/emission/chart", path_parameters={"address": GATE.address},
+                                        query=[("weeks", 1)]),
+                        {"accept": True})
+
+
+@pytest.mark.parametrize(("status", "body", "declared", "fires"), [
+    (403, {"message": "Access denied"}, True, False),
+    (403, {"message": "Access denied"}, False, True),
+    (403, {"message": "validation_error", "data": {"field_name": "weeks", "message": "max"}}, True, True),
+    (400, {"message": "validation_error", "data": {"field_name": "weeks", "message": "max"}}, True, True),
+], ids=[f"{CHART} declared 403 quiet", f"{CHART} undeclared 403 fires", f"{CHART} 403 naming the field fires",
+        f"{CHART} 400 fires"])
+def test_bounds_probe_accepts_a_declared_refusal_about_the_resource(
+    status: int, body: dict[str, Any], declared: bool, fires: bool,
+) -> None:
+    import copy
+
+    from relaycheck.contract import probes
+    from relaycheck.contract.findings import RecordedExchange
+
+    document = copy.deepcopy(load_schema("relay-24ffc26").document)
+    responses = document["paths"]["/v2/delegated_staking/nodes/{address}/emission/chart"]["get"]["responses"]
+    assert "403" in responses, "the served document declares 403 for a node not open to delegation"
+    if not declared:
+        responses.pop("403")
+    raw = json.dumps(body).encode()
+    exchange = RecordedExchange(method="GET", url="http://127.0.0.1:1/x", request_headers={}, request_body_b64=None,
+                                status=status, response_headers={"content-type": "application/json; charset=utf-8"},
+                                response_body_b64=None, elapsed_s=0.0)
+    checks = [c for c, _r, _m in probes.judge(_chart_probe(), exchange, body=raw, sent=0.0, received=0.0, rules=None,
+                                              document=document)]
+    assert ("bounds_accepted" in checks) is fires, (
+        f"{CHART}: a {status} {'declared' if declared else 'undeclared'} refusal of an in-bounds weeks MUST "
+        f"{'' if fires else 'NOT '}be a finding; got {checks}")
+
+
+@pytest.mark.fixture_relay
+@pytest.mark.parametrize(("faults", "operation", "fires"), [
+    ((), CHART, False),
+    (("reject-valid-total",), "GET /v1/network/nodes/data", True),
+], ids=[f"{CHART} MUST NOT fire on the declared 403", "GET /v1/network/nodes/data refusing total=100 MUST fire"])
+def test_bounds_probes_on_the_fixture(faults: tuple[str, ...], operation: str, fires: bool,
+                                     funded_fixture: FixtureRelay) -> None:
+    from relaycheck.contract import probes
+
+    with (FixtureRelay(relay_version="24ffc26", seed=DEFAULT_SEED, nodes=20, faults=faults) if faults
+          else contextlib.nullcontext(funded_fixture)) as relay:
+        document = httpx.get(relay.url + "/openapi.json", timeout=5).json()  # the served document, as the gate
+        rows = [p for p in probes.bounds_probes(document, GATE) if p.operation == operation]
+        assert rows, f"{operation} MUST have bounds probes"
+        found, statuses = probes.run_probes(relay.url, rows, GATE, document, None, timeout=5, seed=DEFAULT_SEED)
+    accepted = [f for f in found if f.check == "bounds_accepted"]
+    if operation == CHART:
+        assert 403 in statuses.get(operation, []), f"the probe's own address is no delegated node: {statuses}"
+    assert bool(accepted) is fires, f"{operation} under {faults or 'conforming'}: bounds_accepted {accepted}"
