@@ -357,8 +357,9 @@ def _credentials(config: GateConfig, document: dict[str, Any], operations: list[
     items = {label: rule for label, rule in item_signatures(version).items() if label in operations}
     if items and config.vesting_signer is None:
         # Not a defect: without the configured signer's key no item can carry a signature the Relay takes.
-        notes.append(f"{len(items)} operation(s) need the vesting signer's key (admin.vesting_signer_address; set "
-                     f"RELAYCHECK_VESTING_KEY to reach their success answers): {', '.join(sorted(items))}")
+        notes.extend(f"{label} needs the vesting signer's key (the Relay's admin.vesting_signer_address; set "
+                     f"RELAYCHECK_VESTING_KEY to reach its success answers): its items were sent as generated"
+                     for label in sorted(items))
     credentials = Credentials(jwt=jwt, jwt_operations=frozenset(jwt_ops), admin_token=token,
                               admin_operations=frozenset(admin), admin_parameter=admin_parameter(),
                               relay_signer=config.admin_signer, relay_operations=frozenset(relay_ops),

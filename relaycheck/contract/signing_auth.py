@@ -537,7 +537,7 @@ class Credentials:
     item_signatures: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The data of the Relay's own read answers (operation label -> ``data``), learnt by discovery:
     #: where a valid request takes values the Relay configures (auth.json message_signatures from_read).
-    reads: dict[str, Any] = field(default_factory=dict)
+    reads: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def signer_for(self, label: str, default: Signer) -> Signer:
         if self.relay_signer is not None and label in self.relay_operations:
