@@ -350,3 +350,15 @@ def test_bounds_probes_on_the_fixture(faults: tuple[str, ...], operation: str, f
     if operation == CHART:
         assert 403 in statuses.get(operation, []), f"the probe's own address is no delegated node: {statuses}"
     assert bool(accepted) is fires, f"{operation} under {faults or 'conforming'}: bounds_accepted {accepted}"
+
+
+@pytest.mark.fixture_relay
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\x1c", "error parsing request body: invalid character '\\x1c' looking for beginning of value"),
+    (b" \n", "required"),
+], ids=[f"{VESTING} with body 0x1c MUST answer 400 invalid character", f"{VESTING} with a blank body MUST answer 400"])
+def test_a_body_of_no_json_is_refused_not_crashed(funded_fixture: FixtureRelay, raw: bytes, message: str) -> None:
+    # Go's decoder skips JSON whitespace only (space, tab, CR, LF); Python's str.strip drops more.
+    answer = httpx.post(funded_fixture.url + "/v2/admin/vesting", params={"auth": funded_fixture.admin_token},
+                        content=raw, headers={"Content-Type": "application/json"}, timeout=5)
+    assert answer.status_code == 400 and answer.json()["data"]["message"] == message, answer.text
