@@ -500,9 +500,11 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         limits = base.with_timeout(timeout if isinstance(timeout, (int, float)) else None)
         started = time.monotonic()
         deadline = _deadline[0]
+        clipped = False
         if deadline is not None:
             if started >= deadline:
                 raise RejectedByRequests(AnswerRejected(DEADLINE, "the run's --max-time is spent; not sent"), request)
+            clipped = deadline - started < limits.timeout
             limits = replace(limits, timeout=min(limits.timeout, deadline - started))
         try:
             response = super().send(
@@ -545,6 +547,9 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             refused = None
         except AnswerRejected as rejected:
             refused = _bare(rejected)
+        if refused is not None and clipped and refused.kind == "timeout":
+            # The run's time limit cut the wait short, not the target's slowness: no finding.
+            refused = AnswerRejected(DEADLINE, "the run's --max-time ran out while the answer was read")
         if refused is not None:
             response.close()  # the rest of the answer is unread: the connection cannot be reused
             # Raised outside the handler (no __context__ back to the frames that held the body), and

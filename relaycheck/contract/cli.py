@@ -203,6 +203,7 @@ def _run(settings: Settings, report_dir: Path, started: str, measured: dict[str,
             level=level,
             signer=signer,
             admin_signer=admin,
+            vesting_signer=_vesting_signer(target),
             admin_token=target.admin_token(),
             lifecycle_keys=actor_keys,
             report_dir=report_dir,
@@ -254,6 +255,18 @@ def _admin_signer(target: Target) -> Signer | None:
     if target.is_fixture:
         return target.relay_signer()
     return Signer.from_env("RELAYCHECK_ADMIN_KEY") if os.environ.get("RELAYCHECK_ADMIN_KEY", "").strip() else None
+
+
+def _vesting_signer(target: Target) -> Signer | None:
+    """The Relay's vesting signer (admin.vesting_signer_address): the fixture's own account, else
+    RELAYCHECK_VESTING_KEY if set."""
+    import os
+
+    from relaycheck.signing import Signer
+
+    if target.is_fixture:
+        return target.relay_signer()
+    return Signer.from_env("RELAYCHECK_VESTING_KEY") if os.environ.get("RELAYCHECK_VESTING_KEY", "").strip() else None
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:

@@ -182,7 +182,10 @@ def request_size(finding: Finding) -> int:
     request = finding.request
     if request is None:
         return 1 << 30
-    body = len(json.dumps(request.body, sort_keys=True)) if request.has_body else 0
+    # A negative case may send raw bytes (a body that is no JSON at all): its length counts as is.
+    raw = request.body
+    body = (len(raw) if isinstance(raw, bytes | bytearray) else len(json.dumps(raw, sort_keys=True, default=str))
+            ) if request.has_body else 0
     query = sum(len(str(k)) + len(str(v)) + 2 for k, v in request.query)
     params = sum(len(str(v)) for v in request.path_parameters.values())
     return len(request.path) + params + query + body + sum(len(k) + len(v) for k, v in request.headers.items())

@@ -99,6 +99,9 @@ class Discovery:
     linked: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: What each GET sent here answered (label -> status), for the provenance.
     sent: dict[str, int | None] = field(default_factory=dict)
+    #: The ``data`` of each GET's 2xx answer (label -> data): what the Relay configures, for requests
+    #: that must name it (signing_auth.from_read).
+    answers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"sources": dict(sorted(self.sent.items())),
@@ -383,6 +386,7 @@ def discover(
                     with contextlib.suppress(ValueError):
                         answer = json.loads(body)
                         harvest(answer, path, pool)
+                        result.answers[label] = answer.get("data") if isinstance(answer, Mapping) else answer
                         for target, values in follow_links(op, wire, answer, targets):
                             known = result.linked.setdefault(target, [])
                             if values not in known and len(known) < MAX_RECORDS:

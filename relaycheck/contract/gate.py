@@ -40,6 +40,7 @@ from relaycheck.contract.signing_auth import (
     admin_parameter,
     admin_token,
     admin_token_variable,
+    item_signatures,
     jwt_operations,
     login,
     relay_account_operations,
@@ -61,6 +62,9 @@ class GateConfig:
     report_dir: Path
     #: The Relay's own (admin) account, for the one operation only it may call; None: not exercised.
     admin_signer: Signer | None = None
+    #: The key the Relay checks item signatures against (admin.vesting_signer_address): on a fixture
+    #: relay its own account; a user's Relay keeps it (RELAYCHECK_VESTING_KEY). None: not exercised.
+    vesting_signer: Signer | None = None
     #: Keys of lifecycle actors the target funded at start (a fixture relay), never written anywhere.
     lifecycle_keys: tuple[bytes, ...] = field(default=(), repr=False)
     #: Examples per operation and phase; None: sized from ``max_time`` (budget mode).
@@ -319,6 +323,9 @@ def _discover(config: GateConfig, document: dict[str, Any], operations: list[str
     found = discover(config.base_url, document, config.signer, credentials=config.credentials,
                      operations=set(operations), timeout=config.request_timeout, deadline=deadline)
     config.provenance["discovery"] = found.to_dict()
+    if config.credentials is not None:
+        # Values the Relay configures (a withdrawal's network and minimum) come from its own reads.
+        config.credentials.reads.update(found.answers)
     return with_examples(document, found)
 
 
@@ -347,9 +354,17 @@ def _credentials(config: GateConfig, document: dict[str, Any], operations: list[
         notes.append(f"{len(relay_ops)} operation(s) only the Relay's own account may call were signed with the "
                      f"gate's key (set RELAYCHECK_ADMIN_KEY to the Relay's account key to reach their success "
                      f"answers): {', '.join(sorted(relay_ops)[:4])}" + (" ..." if len(relay_ops) > 4 else ""))
+    items = {label: rule for label, rule in item_signatures(version).items() if label in operations}
+    if items and config.vesting_signer is None:
+        # Not a defect: without the configured signer's key no item can carry a signature the Relay takes.
+        notes.extend(f"{label} needs the vesting signer's key (the Relay's admin.vesting_signer_address; set "
+                     f"RELAYCHECK_VESTING_KEY to reach its success answers): its items were sent as generated"
+                     for label in sorted(items))
     credentials = Credentials(jwt=jwt, jwt_operations=frozenset(jwt_ops), admin_token=token,
                               admin_operations=frozenset(admin), admin_parameter=admin_parameter(),
-                              relay_signer=config.admin_signer, relay_operations=frozenset(relay_ops))
+                              relay_signer=config.admin_signer, relay_operations=frozenset(relay_ops),
+                              jwt_address=config.signer.address if jwt else None,
+                              vesting_signer=config.vesting_signer, item_signatures=items)
     config.credentials = credentials
     return operations, notes
 

@@ -6,6 +6,7 @@ the report and a replay.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -317,7 +318,9 @@ def prepare(request: RecordedRequest, signer: Signer, document_specs: Mapping[st
     if isinstance(body, Mapping):
         body = {k: v for k, v in body.items() if str(k).lower() not in ("timestamp", "signature")}
     if spec.scheme == "personal" and isinstance(body, Mapping):
-        body = {**body, "address": signer.address}  # the account logging in is the gate's, whoever signs
+        # The accounts the text names (logging in, withdrawing to) are the gate's, whoever signs.
+        names = [n for n in spec.rule.get("signer_fields") or () if n not in spec.signer_parameters]
+        body = {**body, **dict.fromkeys(names, signer.address)}
     now = int(time.time())
     mode = request.signing
     key = Signer.generate() if mode == "wrong-key" else signer
@@ -414,6 +417,20 @@ def declared_refusals(document: Mapping[str, Any], method: str, path: str) -> se
     return {int(code) for code in responses if str(code).isdigit() and 400 < int(code) < 500}
 
 
+#: Refusal statuses whose meaning is the resource or the principal, not a value of the request.
+_ABOUT_THE_RESOURCE = frozenset({403, 404, 410})
+
+
+def _names_a_field(body: bytes) -> bool:
+    """Whether a refusal is the Relay's validation envelope, which names the field it refused."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    detail = data.get("data") if isinstance(data, dict) else None
+    return isinstance(detail, dict) and isinstance(detail.get("field_name"), str)
+
+
 def judge(
     probe: Probe,
     exchange: RecordedExchange,
@@ -446,10 +463,14 @@ def judge(
     if status >= 500:
         out.append(("not_a_server_error", BUILTIN_RULES["not_a_server_error"], f"{what}: got {status}"))
     declared = declared_refusals(document, probe.request.method, probe.request.path) if document else set()
-    # A declared 404 says the resource the path names is absent (the probe's own address is no
-    # node), not that this value was refused.
+    # A bounds probe asks whether a value inside the bounds is accepted. A refusal the document
+    # declares whose status is about the resource or the principal (404: the path's resource is
+    # absent, e.g. the probe's own address is no node; 403: this caller may not see it, e.g. a node
+    # not open to delegation; 410: gone) answers another question, so it is not counted against the
+    # value, unless its body is a validation envelope naming a field: then the value was refused
+    # after all. A 400 (or any status the document does not declare) still fires.
     if expect.get("accept") and not _accepted(expect, status, parsed, probe) and not (
-        status == 404 and 404 in declared
+        status in _ABOUT_THE_RESOURCE and status in declared and not _names_a_field(body)
     ):
         out.append((f"{probe.table}_accepted",
                     f"{probe.description} is inside the contract and MUST be accepted (2xx)",

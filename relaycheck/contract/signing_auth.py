@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class SignedOperation:
     #: "relay": keccak over the canonical payload and timestamp; "personal": EIP-191 over ``message``.
     scheme: str = "relay"
     message: str = ""
+    #: A "personal" scheme's rule from auth.json message_signatures (decimal, signer_fields, from_read).
+    rule: dict[str, Any] = field(default_factory=dict)
 
     @property
     def signer_parameters(self) -> list[str]:
@@ -124,6 +127,10 @@ def signed_operations(document: Mapping[str, Any]) -> dict[str, SignedOperation]
         login = auth_facts().get("jwt_login") or {}
         if label == login.get("operation"):
             spec.scheme, spec.message = "personal", str(login.get("message", ""))
+            spec.rule = {"signer_fields": ["address"]}
+        texts = _per_version("message_signatures", None)
+        if label in texts:
+            spec.scheme, spec.message, spec.rule = "personal", str(texts[label].get("message", "")), texts[label]
         found[label] = spec
     return found
 
@@ -137,6 +144,23 @@ def auth_facts() -> dict[str, Any]:
         path = OVERLAY_DIR / "auth.json"
         _AUTH_FACTS.update(json.loads(path.read_bytes()) if path.is_file() else {"absent": True})
     return _AUTH_FACTS
+
+
+def _per_version(section: str, version: str | None) -> dict[str, dict[str, Any]]:
+    """One auth.json table (operation label -> rule) for ``version``; every version's when None (the
+    served document then says which of its operations exist)."""
+    table = auth_facts().get(section) or {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, rules in table.items():
+        if name.startswith("_") or not isinstance(rules, Mapping) or (version is not None and name != version):
+            continue
+        out.update({label: dict(rule) for label, rule in rules.items() if isinstance(rule, Mapping)})
+    return out
+
+
+def item_signatures(version: str | None) -> dict[str, dict[str, Any]]:
+    """Operations whose body items carry a signature by a key the Relay configures (auth.json)."""
+    return _per_version("item_signatures", version)
 
 
 def jwt_operations(version: str | None) -> frozenset[str]:
@@ -178,7 +202,7 @@ def login(base_url: str, document: Mapping[str, Any], signer: Signer, *, timeout
 
     from relaycheck import bounded
 
-    spec = next((s for s in signed_operations(document).values() if s.scheme == "personal"), None)
+    spec = signed_operations(document).get(str((auth_facts().get("jwt_login") or {}).get("operation", "")))
     if spec is None:
         return None
     signed = sign_parts(spec, signer, {}, {}, {})
@@ -325,12 +349,14 @@ def sign_parts(
             path[name] = signer.address
     ts = int(time.time()) if timestamp is None else int(timestamp)
     if spec.scheme == "personal":
-        # The login signs a text naming the account; the body names the same account.
+        # A text naming the account (and, for a withdrawal, what moves where); the body names the same.
         if not isinstance(b, dict):
             b = {}
         if bind_signer:
-            b["address"] = signer.address
-        signature = signer.sign_text(spec.message.format(address=signer.address, timestamp=ts))
+            for name in spec.rule.get("signer_fields") or ():
+                if name not in path:
+                    b[name] = signer.address
+        signature = signer.sign_text(personal_message(spec.message, {**b, **path}, spec.rule, ts))
     else:
         signature = signer.sign(payload_for(spec, path, q, b), ts)
     if spec.carrier == "query":
@@ -342,6 +368,106 @@ def sign_parts(
         b[spec.timestamp_name] = ts
         b[spec.signature_name] = signature
     return SignedRequest(path, q, b)
+
+
+def go_decimal_text(value: Any) -> str:
+    """What Go prints for ``big.Int.SetString(value, 10)``: the normalised decimal, ``<nil>`` if unreadable."""
+    text = str(value)
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return "<nil>"
+    return str(int(text))
+
+
+def personal_message(template: str, values: Mapping[str, Any], rule: Mapping[str, Any], timestamp: int) -> str:
+    """``template`` with each ``{name}`` replaced by the input's value as the Relay's handler prints it."""
+    decimal = set(rule.get("decimal") or ())
+    trimmed = set(rule.get("trimmed") or ())
+    out = template.replace("{timestamp}", str(timestamp))
+    for name in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template):
+        if name == "timestamp":
+            continue
+        value = values.get(name, "")
+        if name in decimal:
+            text = go_decimal_text(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value).strip() if name in trimmed else str(value)
+        out = out.replace("{" + name + "}", text)
+    return out
+
+
+def from_read(rule: Mapping[str, Any], reads: Mapping[str, Any]) -> dict[str, Any]:
+    """Body values a valid request takes from one of the Relay's own read answers (``from_read``), or {}.
+
+    The first element of the read's data list that holds every key named: a withdrawal's network and
+    its minimum come from the same configured network, so the Relay accepts the amount for it.
+    """
+    source = rule.get("from_read") or {}
+    answer = reads.get(str(source.get("operation", "")))
+    rows = answer if isinstance(answer, list) else [answer] if isinstance(answer, Mapping) else []
+    fields: Mapping[str, Any] = source.get("fields") or {}
+    for row in rows:
+        if not isinstance(row, Mapping) or not all(f.get("value") in row for f in fields.values()):
+            continue
+        out: dict[str, Any] = {}
+        for name, how in fields.items():
+            value = row[how["value"]]
+            if "wei_decimals" in how:
+                # The smallest amount the Relay takes is its minimum; a zero minimum still needs a token.
+                value = str(max(int(value), 1) * 10 ** int(how["wei_decimals"]))
+            out[name] = value
+        return out
+    return {}
+
+
+def _valid_value(kind: Any, value: Any, serial: int) -> Any:
+    """``value`` if the Relay's service accepts it as ``kind`` (auth.json item_signatures valid), else one it does."""
+    if kind == "hex_address":
+        text = str(value) if isinstance(value, str) else ""
+        body = text[2:] if text[:2] in ("0x", "0X") else text
+        ok = len(body) == 40 and all(c in "0123456789abcdefABCDEF" for c in body)
+        return value if ok else "0x" + f"{serial + 1:040x}"
+    if kind == "positive_decimal":
+        text = go_decimal_text(str(value).strip()) if isinstance(value, str) else "<nil>"
+        return value if text != "<nil>" and 0 < int(text) < 2**256 else str(10**18)
+    if kind == "positive_integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
+        # Distinct per item: the Relay refuses a second vesting with the same (type, address, start_time).
+        return value if ok else int(time.time()) + serial
+    if isinstance(kind, Mapping) and "one_of" in kind:
+        choices = list(kind["one_of"])
+        return value if isinstance(value, str) and value.strip() in choices else choices[0]
+    return value
+
+
+def sign_items(rule: Mapping[str, Any], body: Any, signer: Signer, *, make_valid: bool) -> Any:
+    """``body`` with every item's signature made by ``signer`` over the rule's text (a fresh copy).
+
+    ``make_valid``: a positive case's items first get values the Relay's service accepts where the
+    schema let through ones it refuses, so signed items can reach the success answer.
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get(rule.get("items")), list):
+        return body
+    out = dict(body)
+    items = []
+    valid: Mapping[str, Any] = rule.get("valid") or {}
+    for serial, raw in enumerate(out[rule["items"]]):
+        if not isinstance(raw, Mapping):
+            items.append(raw)
+            continue
+        item = dict(raw)
+        if make_valid:
+            for name, kind in valid.items():
+                if kind == "absent":
+                    item.pop(name, None)
+                else:
+                    item[name] = _valid_value(kind, item.get(name), serial)
+        item[rule["signature_field"]] = signer.sign_text(personal_message(str(rule["message"]), item, rule, 0))
+        items.append(item)
+    out[rule["items"]] = items
+    return out
 
 
 def carrier_is_well_formed(spec: SignedOperation, query: Mapping[str, Any], body: Any) -> bool:
@@ -370,6 +496,7 @@ def carrier_is_well_formed(spec: SignedOperation, query: Mapping[str, Any], body
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_PARAMETER = re.compile(r"\{([^/}]+)\}")
 
 
 def mutated_names(case: Any) -> set[str]:
@@ -402,6 +529,15 @@ class Credentials:
     #: The Relay's own account, and the signed operations only it may call (signed with it).
     relay_signer: Signer | None = None
     relay_operations: frozenset[str] = frozenset()
+    #: The account the JWT was issued for (the gate's signer): JWT-only operations act on it alone.
+    jwt_address: str | None = None
+    #: The key the Relay checks item signatures against (admin.vesting_signer_address), and the
+    #: operations with such items (auth.json item_signatures).
+    vesting_signer: Signer | None = None
+    item_signatures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The data of the Relay's own read answers (operation label -> ``data``), learnt by discovery:
+    #: where a valid request takes values the Relay configures (auth.json message_signatures from_read).
+    reads: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def signer_for(self, label: str, default: Signer) -> Signer:
         if self.relay_signer is not None and label in self.relay_operations:
@@ -447,11 +583,23 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer,
                 headers, query = dict(case.headers or {}), dict(case.query or {})
                 extra.apply(label, headers, query)
                 case.headers, case.query = headers, query
+            meta = case.meta
+            negative = bool(meta is not None and meta.generation.mode.is_negative)
+            if extra.jwt and extra.jwt_address and label in extra.jwt_operations and not negative:
+                # The Relay answers a JWT-only operation only for the token's own account (400 Address
+                # mismatch otherwise): the path's account is the JWT's.
+                names = set(_PARAMETER.findall(str(case.operation.path))) & SIGNER_PATH_PARAMETERS
+                if names:
+                    bound = dict.fromkeys(names, extra.jwt_address)
+                    case.path_parameters = {**dict(case.path_parameters or {}), **bound}
+            items = extra.item_signatures.get(label)
+            # Positive cases only: a negative case's mutation sits somewhere inside the items, possibly
+            # in the very signature, and re-signing would turn it into a valid request.
+            if items is not None and extra.vesting_signer is not None and not negative:
+                case.body = sign_items(items, case.body, extra.vesting_signer, make_valid=True)
             spec = specs.get(label)
             if spec is None:
                 return
-            meta = case.meta
-            negative = bool(meta is not None and meta.generation.mode.is_negative)
             if negative and (
                 not carrier_is_well_formed(spec, case.query, case.body)
                 or {spec.timestamp_name.lower(), spec.signature_name.lower()} & mutated_names(case)
@@ -461,6 +609,9 @@ def make_auth_provider(document: Mapping[str, Any], signer: Signer,
             # intact (checked above), so the address is what it broke, and filling it in would turn the
             # case into a valid login and blame the Relay for accepting it.
             keep_address = spec.scheme == "personal" and negative
+            if spec.scheme == "personal" and not negative and isinstance(case.body, Mapping):
+                # A valid withdrawal names a network the Relay configures and an amount it accepts there.
+                case.body = {**dict(case.body), **from_read(spec.rule, extra.reads)}
             signed = sign_parts(spec, data, case.path_parameters, case.query, case.body,
                                 bind_signer=not keep_address)
             if spec.signer_parameters:
