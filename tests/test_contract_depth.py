@@ -37,18 +37,20 @@ def test_plan_is_empty_when_the_budget_is_spent() -> None:
 @pytest.mark.fixture_relay
 def test_budget_drives_the_examples_per_operation(tmp_path: Path) -> None:
     started = time.monotonic()
-    run = run_contract(["--max-time", "15", "--probes", "", "--include", DATA, "--include", NODE], tmp_path)
+    # 30 s, not less: the suite runs on two workers, and a budget that a busy neighbour can eat leaves
+    # the deeper round no time to be deeper.
+    run = run_contract(["--max-time", "30", "--probes", "", "--include", DATA, "--include", NODE], tmp_path)
     spent = time.monotonic() - started
     depth = run.summary["provenance"]["depth"]
     assert run.code == 0 and run.summary["stop_reason"] == "completed", run.output[-2000:]
     assert depth["mode"] == "budget" and depth["why_stopped"], depth
-    assert len(depth["rounds"]) >= 2, f"a 15 s budget on two operations MUST buy a deeper round: {depth}"
+    assert len(depth["rounds"]) >= 2, f"a 30 s budget on two operations MUST buy a deeper round: {depth}"
     for op in (DATA, NODE):
         # How many the budget buys depends on the machine; the plan's arithmetic is tested above.
         assert depth["examples_per_operation"][op] > FIRST_ROUND_EXAMPLES, depth
         fuzzed = next(o for o in run.summary["operations"] if o["operation"] == op)["requests_by_phase"]["fuzzing"]
         assert fuzzed > FIRST_ROUND_EXAMPLES, f"{op}: the deeper round MUST send more than the first: {fuzzed}"
-    assert spent < 15 + 20, f"--max-time 15 MUST bound the run (took {spent:.0f} s)"
+    assert spent < 30 + 20, f"--max-time 30 MUST bound the run (took {spent:.0f} s)"
 
 
 @pytest.mark.fixture_relay
