@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.plugins.package",  # the wheel built from this checkout, installed in a fresh venv outside it
     "tests.plugins.mutation",  # benchmarks/mutation_proxy.py in front of the fixture relay: one named fault
     "tests.plugins.hostile",  # relaycheck.testing.hostile x command cells, run as subprocesses in parallel
+    "tests.plugins.latest",  # Relay 24ffc26 fixture relays, conforming and as-is, per module and reset per test
 ]

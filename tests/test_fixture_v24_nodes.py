@@ -9,10 +9,7 @@ quiet on the conforming one; the newest node client's own flow (crynux-network/c
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,51 +20,16 @@ from eth_hash.auto import keccak
 from relaycheck.fixture import FixtureRelay
 from relaycheck.fixture.seed import RELAY_ACCOUNT_INDEX
 from relaycheck.signing import Signer, derive_private_key
+from tests.plugins.latest import LATEST_SEED, db_rows
 
-SEED = 1
+SEED = LATEST_SEED
 WEI = 10**18
 STAKE = 400 * WEI
 #: Accounts no seed holds: they join as new nodes.
 FRESH_INDEX = 930_000
 
 
-@pytest.fixture(scope="module")
-def relays() -> Iterator[tuple[FixtureRelay, FixtureRelay]]:
-    pending = [FixtureRelay("conforming", seed=SEED, relay_version="24ffc26"),
-               FixtureRelay("as-is-24ffc26", seed=SEED)]
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(FixtureRelay.start, pending))
-        yield pending[0], pending[1]
-    finally:
-        for running in pending:
-            running.stop()
-
-
-@pytest.fixture
-def v24(relays: tuple[FixtureRelay, FixtureRelay]) -> FixtureRelay:
-    relays[0].reset()
-    return relays[0]
-
-
-@pytest.fixture
-def as_is(relays: tuple[FixtureRelay, FixtureRelay]) -> FixtureRelay:
-    relays[1].reset()
-    return relays[1]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def _rows(relay: FixtureRelay, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{relay.database}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+_rows = db_rows
 
 
 def _seeded_signer(relay: FixtureRelay, address: str) -> Signer:
@@ -345,10 +307,10 @@ def test_model_reads(v24: FixtureRelay, http: httpx.Client) -> None:
     ({"model": "m"}, "min_vram", "min_vram or gpu_name and gpu_vram must be provided"),
     ({"model": "m", "gpu_name": "A", "gpu_vram": 0}, "gpu_vram", "must be a positive integer"),
 ])
-def test_execution_time_validation(relays: tuple[FixtureRelay, FixtureRelay], http: httpx.Client,
+def test_execution_time_validation(latest_relays: tuple[FixtureRelay, FixtureRelay], http: httpx.Client,
                                    query: dict[str, Any], field: str, message: str) -> None:
     for kind in ("sd", "llm"):
-        got = _error(http.get(f"{relays[0].url}/v2/models/{kind}/execution-time", params=query))
+        got = _error(http.get(f"{latest_relays[0].url}/v2/models/{kind}/execution-time", params=query))
         assert got == (400, field, message), f"GET /v2/models/{kind}/execution-time MUST answer 400 {field}: {got}"
 
 

@@ -3,10 +3,7 @@ pages, and JSON null for scalar body fields. Each defect the Relay really has st
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -17,49 +14,14 @@ from relaycheck.fixture.auth import issue_token, jwt_secret_for
 from relaycheck.fixture.gopaging import gorm_limit, gorm_offset
 from relaycheck.fixture.seed import RELAY_ACCOUNT_INDEX
 from relaycheck.signing import Signer, derive_private_key
+from tests.plugins.latest import LATEST_SEED, db_rows
 
-SEED = 1
+SEED = LATEST_SEED
 HUGE_PAGE = 9223372036854775806
 SLASH = "/v2/admin/nodes/slash"
 
 
-@pytest.fixture(scope="module")
-def relays() -> Iterator[tuple[FixtureRelay, FixtureRelay]]:
-    pending = [FixtureRelay("conforming", seed=SEED, relay_version="24ffc26"),
-               FixtureRelay("as-is-24ffc26", seed=SEED)]
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(FixtureRelay.start, pending))
-        yield pending[0], pending[1]
-    finally:
-        for running in pending:
-            running.stop()
-
-
-@pytest.fixture
-def v24(relays: tuple[FixtureRelay, FixtureRelay]) -> FixtureRelay:
-    relays[0].reset()
-    return relays[0]
-
-
-@pytest.fixture
-def as_is(relays: tuple[FixtureRelay, FixtureRelay]) -> FixtureRelay:
-    relays[1].reset()
-    return relays[1]
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as client:
-        yield client
-
-
-def _rows(relay: FixtureRelay, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{relay.database}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+_rows = db_rows
 
 
 def _slash(http: httpx.Client, relay: FixtureRelay, body: dict[str, Any]) -> httpx.Response:
@@ -154,9 +116,9 @@ PAGED = [
 
 
 @pytest.mark.parametrize(("template", "auth", "kind"), PAGED, ids=[p[0] for p in PAGED])
-def test_huge_page_answers_200(relays: tuple[FixtureRelay, FixtureRelay], http: httpx.Client,
+def test_huge_page_answers_200(latest_relays: tuple[FixtureRelay, FixtureRelay], http: httpx.Client,
                                template: str, auth: str | None, kind: str) -> None:
-    relay = relays[0]
+    relay = latest_relays[0]
     node, network = (str(v) for v in _rows(relay, "SELECT address, network FROM nodes ORDER BY id LIMIT 1")[0])
     user = str(_rows(relay, "SELECT delegator_address FROM delegations ORDER BY id LIMIT 1")[0][0]) \
         if "{user}" in template else ""
